@@ -1,0 +1,211 @@
+"""TOML run configs mapped onto dataclasses, with ``section.key=value`` overrides.
+
+A config file has three sections::
+
+    [model]            # `kind` picks the model class; the other keys are its Config fields
+    kind = "classifier"
+    net = "cnn"
+
+    [data]             # DataConfig
+    name = "mnist"
+
+    [train]            # TrainConfig
+    epochs = 3
+
+Unknown sections or keys and values of the wrong type raise :class:`ConfigError`, whose message
+lists the valid keys, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not fit the config schema."""
+
+
+@dataclass
+class TrainConfig:
+    """How to optimise: budget, optimiser, schedule, checkpoints, logging and hardware."""
+
+    epochs: int = 1
+    max_steps: int = 0  # stop after this many optimisation steps; 0 = no limit
+    batch_size: int = 128  # global batch: split across processes under torchrun
+    lr: float = 1e-3
+    optimizer: str = "adam"  # see genmodels.train.optim.OPTIMIZERS
+    momentum: float = 0.0  # SGD only
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # Adam/AdamW only
+    weight_decay: float = 0.0
+    schedule: str = "constant"  # constant | inverse (lr / (1 + n/n0)) | cosine
+    schedule_n0: int = 1000  # n0 of the inverse schedule
+    grad_clip: float = 0.0  # max global gradient norm; 0 = off
+    seed: int = 0
+    device: str = "auto"  # auto (CUDA if available) | cpu | cuda | cuda:1 ...
+    amp: bool = False  # mixed precision (float16 autocast + grad scaling); CUDA only
+    ema: float = 0.0  # decay of an exponential moving average of the weights; 0 = off
+    checkpoint_every: int = 1000  # steps between checkpoints (one is always written at the end)
+    log_every: int = 50  # steps between lines in metrics.jsonl
+    eval_every: int = 0  # steps between evaluations; 0 = at the end of each epoch
+    figure_every: int = 0  # steps between sample/prediction figures; 0 = at the end only
+    progress: bool = True  # tqdm progress bar
+
+
+@dataclass
+class DataConfig:
+    """What to train on."""
+
+    name: str = "mnist"  # mnist | fashion | ring | grid | stacked_mnist
+    root: str = ""  # data folder; empty = --data-root, then $GENMODELS_DATA, then the default
+    subset: int = 0  # use only the first N training examples; 0 = all
+    view: str = "unit"  # unit [0,1] | symmetric [-1,1] | dynamic_binary | static_binary
+    validation: bool = False  # hold out the seeded 5k validation split and evaluate on it
+    eval_batch_size: int = 1000
+    toy_size: int = 100_000  # training points drawn from a 2-D mixture (ring, grid)
+    stacked_size: int = 60_000  # training images of Stacked MNIST
+
+
+@dataclass
+class Config:
+    """A whole run: the model's own config dataclass, the data and the training loop."""
+
+    model: Any
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @property
+    def kind(self) -> str:
+        return type(self.model).kind
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        model = {"kind": self.kind, **dataclasses.asdict(self.model)}
+        return {"model": model, "data": dataclasses.asdict(self.data),
+                "train": dataclasses.asdict(self.train)}
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; ints are accepted where floats are."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError:
+                pass
+        raise ConfigError(f"{where} = {value!r} should be {_type_name(tp)}")
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} = {value!r} should be a list of {_type_name(item)}")
+        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is Any or (isinstance(tp, type) and isinstance(value, tp)
+                     and not (tp is int and isinstance(value, bool))):
+        return value
+    raise ConfigError(f"{where} = {value!r} should be {_type_name(tp)}, not {type(value).__name__}")
+
+
+def fill_dataclass(cls: type, values: dict[str, Any], section: str) -> Any:
+    """Build ``cls(**values)`` after checking every key and value type."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} in [{section}]; "
+            f"valid keys are: {', '.join(names)}"
+        )
+    return cls(**{k: _coerce(v, hints[k], f"{section}.{k}") for k, v in values.items()})
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """Parse ``section.key=value``; the value is read as TOML, else taken as a plain string."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise ConfigError(f"override {text!r} should look like section.key=value, "
+                          "e.g. train.epochs=3 or model.hidden=[256,256]")
+    name, raw = text.split("=", 1)
+    section, key = name.strip().split(".", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return section, key, value
+
+
+def config_from_dict(raw: dict[str, Any], overrides: list[str] = ()) -> Config:
+    """Validate a nested dict (as read from TOML) plus overrides into a :class:`Config`."""
+    from genmodels.models import MODELS  # models import config, not the other way round
+
+    raw = {section: dict(values) for section, values in raw.items()}
+    for text in overrides:
+        section, key, value = parse_override(text)
+        raw.setdefault(section, {})[key] = value
+    unknown = sorted(set(raw) - {"model", "data", "train"})
+    if unknown:
+        raise ConfigError(f"unknown section(s) {', '.join(unknown)}; "
+                          "valid sections are: model, data, train")
+    model = dict(raw.get("model", {}))
+    kind = model.pop("kind", None)
+    if kind not in MODELS:
+        raise ConfigError(f"[model] kind = {kind!r} is not a model kind; "
+                          f"choose one of: {', '.join(sorted(MODELS))}")
+    return Config(
+        model=fill_dataclass(MODELS[kind].Config, model, "model"),
+        data=fill_dataclass(DataConfig, raw.get("data", {}), "data"),
+        train=fill_dataclass(TrainConfig, raw.get("train", {}), "train"),
+    )
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
+    """Read a TOML config file and apply ``section.key=value`` overrides."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist; see the examples in configs/")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path} is not valid TOML: {err}") from None
+    return config_from_dict(raw, overrides)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if value is None:
+        raise ConfigError("TOML has no null value; use a sentinel such as 0 or an empty string")
+    return repr(value)
+
+
+def dump_toml(config: Config) -> str:
+    """The resolved config as TOML text: every key, defaults included."""
+    lines = []
+    for section, values in config.to_dict().items():
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+        lines.append("")
+    return "\n".join(lines)

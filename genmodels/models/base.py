@@ -1,0 +1,89 @@
+"""The one interface every trainable model implements, and the registry of model kinds.
+
+A model owns its networks and its objective. The :class:`~genmodels.train.Trainer` only asks it
+for its parameter groups (one optimiser each) and its training *phases*; evaluation and figures
+are optional hooks. Adding a model kind never means touching the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+Batch = tuple[Tensor, ...]
+Losses = dict[str, Tensor]
+
+
+@dataclass
+class Phase:
+    """One optimiser update inside a training step.
+
+    ``loss(batch)`` returns a dict of scalar tensors whose ``"loss"`` entry is minimised by the
+    optimiser named ``optimizer``; every entry is logged. With ``repeats = r`` the step's batch is
+    split into r equal micro-batches and the phase runs r updates (e.g. ``n_critic`` critic
+    updates per generator update).
+    """
+
+    optimizer: str
+    loss: Callable[[Batch], Losses]
+    repeats: int = 1
+
+
+class Model(nn.Module):
+    """Base class of every model kind (classifiers, VAEs, GANs).
+
+    Subclasses set ``kind`` (the name in configs), ``Config`` (a dataclass of hyper-parameters),
+    build their nets in ``__init__(config)`` and implement :meth:`loss` (single optimiser) or
+    :meth:`phases` (several).
+    """
+
+    kind: ClassVar[str]
+    Config: ClassVar[type]
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        self.config = config
+
+    # --- training -------------------------------------------------------------------------
+    def parameter_groups(self) -> dict[str, list[nn.Parameter] | dict[str, Any]]:
+        """Optimiser name -> parameters (or a torch param-group dict with its own lr/betas)."""
+        return {"model": [p for p in self.parameters() if p.requires_grad]}
+
+    def phases(self) -> list[Phase]:
+        return [Phase("model", self.loss)]
+
+    def loss(self, batch: Batch) -> Losses:
+        raise TypeError(f"{type(self).__name__} must define loss() or phases()")
+
+    # --- optional hooks -------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, batches: Iterable[Batch]) -> dict[str, float]:
+        """Held-out metrics; the default averages :meth:`loss` over the batches."""
+        totals: dict[str, float] = {}
+        count = 0
+        for batch in batches:
+            n = len(batch[0])
+            for name, value in self.loss(batch).items():
+                totals[name] = totals.get(name, 0.0) + float(value) * n
+            count += n
+        return {name: total / max(count, 1) for name, total in totals.items()}
+
+    def figures(self, folder: Path, step: int, batch: Batch) -> list[Path]:
+        """Write sample or prediction figures for ``step`` into ``folder``; return the paths."""
+        return []
+
+
+MODELS: dict[str, type[Model]] = {}
+
+
+def register(cls: type[Model]) -> type[Model]:
+    """Class decorator adding a model kind to :data:`MODELS`."""
+    if cls.kind in MODELS and MODELS[cls.kind] is not cls:
+        raise ValueError(f"model kind {cls.kind!r} is registered twice")
+    MODELS[cls.kind] = cls
+    return cls

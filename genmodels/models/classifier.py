@@ -1,0 +1,89 @@
+"""Image classifiers (MLP or CNN) as a model kind of the common Trainer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from genmodels.models.base import Batch, Losses, Model, register
+from genmodels.nets import ConvNet, MLPNet
+from genmodels.utils import check_images
+
+
+@dataclass
+class ClassifierConfig:
+    net: str = "cnn"  # cnn | mlp
+    in_channels: int = 1
+    num_classes: int = 10
+    hidden: list[int] = field(default_factory=lambda: [512, 256])  # mlp hidden widths
+    channels: list[int] = field(default_factory=lambda: [32, 64])  # cnn stage widths
+    feature_dim: int = 128  # cnn penultimate width
+    dropout: float = 0.0
+    batch_norm: bool = False
+    label_smoothing: float = 0.0
+
+
+@register
+class Classifier(Model):
+    """Softmax classifier of (N, C, 28, 28) images in [0, 1]; ``forward`` returns logits."""
+
+    kind = "classifier"
+    Config = ClassifierConfig
+
+    def __init__(self, config: ClassifierConfig) -> None:
+        super().__init__(config)
+        c = config
+        if c.net == "cnn":
+            self.net = ConvNet(c.in_channels, c.channels, c.feature_dim, c.num_classes,
+                               c.dropout, c.batch_norm)
+        elif c.net == "mlp":
+            self.net = MLPNet((c.in_channels, 28, 28), c.hidden, c.num_classes, c.dropout,
+                              c.batch_norm)
+        else:
+            raise ValueError(f"model.net = {c.net!r}; choose 'cnn' or 'mlp'")
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(N, C, 28, 28) in [0, 1] -> logits (N, num_classes)."""
+        check_images(x, channels=self.config.in_channels)
+        return self.net(x)
+
+    @torch.no_grad()
+    def features(self, x: Tensor) -> Tensor:
+        """Penultimate-layer features, the fixed embedding used by the metrics."""
+        check_images(x, channels=self.config.in_channels)
+        return self.net.features(x)
+
+    @torch.no_grad()
+    def predict(self, x: Tensor) -> Tensor:
+        """Predicted labels (N,)."""
+        return self(x).argmax(1)
+
+    def loss(self, batch: Batch) -> Losses:
+        x, y = batch[0], batch[1]
+        logits = self.net(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.config.label_smoothing)
+        return {"loss": loss, "accuracy": (logits.detach().argmax(1) == y).float().mean()}
+
+    @torch.no_grad()
+    def evaluate(self, batches: Iterable[Batch]) -> dict[str, float]:
+        correct = total = 0
+        nll = 0.0
+        for x, y, *_ in batches:
+            logits = self.net(x)
+            nll += float(F.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+            total += len(y)
+        return {"loss": nll / total, "accuracy": correct / total}
+
+    def figures(self, folder: Path, step: int, batch: Batch) -> list[Path]:
+        from genmodels.plots import prediction_grid
+
+        x, y = batch[0][:64], batch[1][:64]
+        with torch.no_grad():
+            pred = self.net(x).argmax(1)
+        return [prediction_grid(x, y, pred, folder / f"predictions_{step:07d}.png")]

@@ -1,0 +1,57 @@
+"""Image classifiers for C×28×28 inputs. Both expose ``features(x)``, the penultimate layer,
+which serves as the fixed feature space of the metrics (FID on classifier features)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from genmodels.nets.mlp import mlp
+
+
+class MLPNet(nn.Module):
+    """Flatten -> hidden layers ([BatchNorm] ReLU [Dropout]) -> linear logits."""
+
+    def __init__(self, in_shape: Sequence[int] = (1, 28, 28), hidden: Sequence[int] = (512, 256),
+                 num_classes: int = 10, dropout: float = 0.0, batch_norm: bool = False) -> None:
+        super().__init__()
+        n_in = 1
+        for s in in_shape:
+            n_in *= s
+        self.net = mlp([n_in, *hidden, num_classes], dropout=dropout, batch_norm=batch_norm)
+
+    def features(self, x: Tensor) -> Tensor:
+        """(N, C, H, W) -> (N, hidden[-1]): the last hidden layer, after its activation."""
+        return self.net[:-1](x.flatten(1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x.flatten(1))
+
+
+class ConvNet(nn.Module):
+    """VGG-style CNN: per stage two 3×3 convs and a 2×2 max-pool (28 -> 14 -> 7), then a
+    fully connected feature layer and the logits."""
+
+    def __init__(self, in_channels: int = 1, channels: Sequence[int] = (32, 64),
+                 feature_dim: int = 128, num_classes: int = 10, dropout: float = 0.0,
+                 batch_norm: bool = True, image_size: int = 28) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in, size = in_channels, image_size
+        for c in channels:
+            layers += [*_conv_block(c_in, c, batch_norm), *_conv_block(c, c, batch_norm),
+                       nn.MaxPool2d(2)]
+            c_in, size = c, size // 2
+        self.conv = nn.Sequential(*layers)
+        self.fc = nn.Sequential(
+            nn.Flatten(), nn.Dropout(dropout), nn.Linear(c_in * size * size, feature_dim),
+            *([nn.BatchNorm1d(feature_dim)] if batch_norm else []), nn.ReLU())
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_dim, num_classes))
+
+    def features(self, x: Tensor) -> Tensor:
+        """(N, C, 28, 28) -> (N, feature_dim)."""
+        return self.fc(self.conv(x))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))

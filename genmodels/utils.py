@@ -1,0 +1,45 @@
+"""Small helpers shared across layers: seeding, devices and input checks."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA). The one place where seeds are set."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; anything else is passed to torch.device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"train.device = {name!r} but CUDA is not available; "
+                           "use train.device=cpu or auto")
+    return device
+
+
+def check_images(x: Tensor, *, channels: int | None = None, size: tuple[int, int] = (28, 28),
+                 low: float = 0.0, high: float = 1.0, name: str = "images") -> None:
+    """Raise ValueError unless ``x`` is a float (N, C, H, W) batch with values in [low, high]."""
+    if not torch.is_tensor(x) or x.dim() != 4 or tuple(x.shape[2:]) != tuple(size) or (
+            channels is not None and x.shape[1] != channels):
+        shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
+        want = f"(N, {channels if channels is not None else 'C'}, {size[0]}, {size[1]})"
+        raise ValueError(f"{name} should have shape {want}, got {shape}")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} should be a float tensor in [{low}, {high}], got {x.dtype}; "
+                         "convert uint8 images with genmodels.data.to_unit")
+    if x.numel():
+        lo, hi = torch.aminmax(x.detach())
+        if not (low <= float(lo) and float(hi) <= high):  # also catches NaN
+            raise ValueError(f"{name} should lie in [{low}, {high}], got values in "
+                             f"[{float(lo):.3g}, {float(hi):.3g}]")
