@@ -80,13 +80,10 @@ class DataConfig:
 class Config:
     """A whole run: the model's own config dataclass, the data and the training loop."""
 
+    kind: str  # the model kind, a key of genmodels.models.MODELS
     model: Any
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-
-    @property
-    def kind(self) -> str:
-        return type(self.model).kind
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         model = {"kind": self.kind, **dataclasses.asdict(self.model)}
@@ -171,6 +168,7 @@ def config_from_dict(raw: dict[str, Any], overrides: list[str] = ()) -> Config:
         raise ConfigError(f"[model] kind = {kind!r} is not a model kind; "
                           f"choose one of: {', '.join(sorted(MODELS))}")
     return Config(
+        kind=kind,
         model=fill_dataclass(MODELS[kind].Config, model, "model"),
         data=fill_dataclass(DataConfig, raw.get("data", {}), "data"),
         train=fill_dataclass(TrainConfig, raw.get("train", {}), "train"),

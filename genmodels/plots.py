@@ -42,8 +42,8 @@ def plot_metrics(metrics_path: str | Path, out_path: str | Path) -> Path:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_path, dpi=100)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.1, top=0.92, wspace=0.3, hspace=0.5)
+    fig.savefig(out_path, dpi=90)
     plt.close(fig)
     return Path(out_path)
 
@@ -58,18 +58,23 @@ def _to_display(images: Tensor) -> Tensor:
 
 def prediction_grid(images: Tensor, labels: Tensor, predictions: Tensor,
                     out_path: str | Path, cols: int = 8) -> Path:
-    """Images titled with their predicted label; mistakes in red as ``pred (true)``."""
-    x = _to_display(images)
-    rows = math.ceil(len(x) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.25), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, img, y, p in zip(axes.flat, x, labels.tolist(), predictions.tolist(), strict=False):
-        ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+    """Images tiled on one canvas, each captioned with its predicted label; mistakes in red
+    as ``pred (true)``. One axes keeps it fast enough to write during training."""
+    from torchvision.utils import make_grid
+
+    pad, size = 2, images.shape[-1]
+    grid = make_grid(_to_display(images).permute(0, 3, 1, 2), nrow=cols, padding=pad,
+                     pad_value=1.0).permute(1, 2, 0).numpy()
+    rows = math.ceil(len(images) / cols)
+    fig, ax = plt.subplots(figsize=(cols * 0.9, rows * 1.05))
+    ax.imshow(grid, vmin=0, vmax=1)
+    ax.axis("off")
+    for i, (y, p) in enumerate(zip(labels.tolist(), predictions.tolist(), strict=True)):
+        r, c = divmod(i, cols)
         wrong = y != p
-        ax.set_title(f"{p} ({y})" if wrong else str(p), fontsize=8,
-                     color="red" if wrong else "black")
-    fig.tight_layout(pad=0.2)
+        ax.text(pad + c * (size + pad), r * (size + pad) + 1, f"{p} ({y})" if wrong else str(p),
+                color="red" if wrong else "yellow", fontsize=7, va="top", fontweight="bold")
+    fig.subplots_adjust(0, 0, 1, 1)
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_path, dpi=100)
     plt.close(fig)

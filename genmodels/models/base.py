@@ -44,6 +44,7 @@ class Model(nn.Module):
 
     kind: ClassVar[str]
     Config: ClassVar[type]
+    input_shape: tuple[int, ...]  # one input of forward(), without the batch dim (for summary)
 
     def __init__(self, config: Any) -> None:
         super().__init__()

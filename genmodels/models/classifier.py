@@ -38,6 +38,7 @@ class Classifier(Model):
     def __init__(self, config: ClassifierConfig) -> None:
         super().__init__(config)
         c = config
+        self.input_shape = (c.in_channels, 28, 28)
         if c.net == "cnn":
             self.net = ConvNet(c.in_channels, c.channels, c.feature_dim, c.num_classes,
                                c.dropout, c.batch_norm)

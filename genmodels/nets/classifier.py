@@ -55,3 +55,9 @@ class ConvNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
+
+
+def _conv_block(c_in: int, c_out: int, batch_norm: bool) -> list[nn.Module]:
+    """3×3 convolution (bias dropped before batch norm), [BatchNorm], ReLU."""
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm),
+            *([nn.BatchNorm2d(c_out)] if batch_norm else []), nn.ReLU()]

@@ -1,0 +1,108 @@
+"""Command line: ``genmodels train | summary | accuracy``. Run ``genmodels -h``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import torch
+
+from genmodels.config import ConfigError, load_config
+
+
+def _train(args: argparse.Namespace) -> int:
+    from genmodels.train import Trainer
+
+    if args.resume:
+        out = Path(args.resume)
+        config_path = args.config or out / "config.toml"
+    elif args.config:
+        config_path = args.config
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = Path(args.out or f"runs/{Path(args.config).stem}-{stamp}")
+    else:
+        raise ConfigError("give a CONFIG.toml to start a run, or --resume RUN_DIR")
+    config = load_config(config_path, args.overrides)
+    trainer = Trainer(config, out, data_root=args.data_root, resume=bool(args.resume))
+    if trainer.is_main:
+        print(f"run directory: {out}")
+    trainer.fit()
+    if trainer.interrupted:
+        return 130
+    if trainer.is_main:
+        print(f"saved {out / 'final.pt'}")
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from genmodels.models import MODELS
+    from genmodels.summary import summarize
+
+    config = load_config(args.config, args.overrides)
+    model = MODELS[config.kind](config.model)
+    print(summarize(model, model.input_shape))
+    return 0
+
+
+def _accuracy(args: argparse.Namespace) -> int:
+    from genmodels import classifier, load
+    from genmodels.data import load_images, to_unit
+
+    start = time.perf_counter()
+    model = load(args.checkpoint) if args.checkpoint else classifier()
+    test = load_images(args.dataset, "test", args.data_root)
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(test), 2000):
+            x = to_unit(test.images[i:i + 2000])
+            correct += int((model(x).argmax(1) == test.labels[i:i + 2000]).sum())
+    print(f"accuracy {correct / len(test):.4f}")
+    print(f"({len(test)} {args.dataset} test images, {time.perf_counter() - start:.1f} s)",
+          file=sys.stderr)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="genmodels", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a model from a TOML config")
+    train.add_argument("config", nargs="?", help="CONFIG.toml (optional with --resume)")
+    train.add_argument("overrides", nargs="*", help="section.key=value overrides")
+    train.add_argument("--out", help="run directory (default: runs/CONFIG-TIMESTAMP)")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    train.add_argument("--data-root", help="data folder (default: $GENMODELS_DATA, then "
+                                           "~/.cache/genmodels/data)")
+    train.set_defaults(run=_train)
+
+    summary = sub.add_parser("summary", help="print the layers of a config's model")
+    summary.add_argument("config")
+    summary.add_argument("overrides", nargs="*")
+    summary.set_defaults(run=_summary)
+
+    accuracy = sub.add_parser("accuracy", help="test accuracy of a classifier")
+    accuracy.add_argument("checkpoint", nargs="?",
+                          help="final.pt or run directory (default: the shipped MNIST CNN)")
+    accuracy.add_argument("--dataset", default="mnist", choices=["mnist", "fashion"])
+    accuracy.add_argument("--data-root")
+    accuracy.set_defaults(run=_accuracy)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "train" and args.config and "=" in args.config:
+        args.overrides.insert(0, args.config)  # `train --resume DIR key=value`
+        args.config = None
+    try:
+        return args.run(args)
+    except (ConfigError, FileNotFoundError, ValueError) as err:
+        print(f"genmodels {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

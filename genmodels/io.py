@@ -1,0 +1,64 @@
+"""Loading trained models: ``genmodels.load`` and the shipped MNIST classifier."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from genmodels.config import config_from_dict
+from genmodels.models import MODELS, Classifier, Model
+from genmodels.train.checkpoint import CheckpointError, load_checkpoint
+
+WEIGHTS = Path(__file__).parent / "weights"
+
+
+def load(path: str | Path, device: str | torch.device = "cpu", ema: bool = True) -> Model:
+    """Any model saved by the Trainer, in eval mode.
+
+    ``path``: a ``final.pt`` or ``checkpoint.pt`` file, or a run directory (its ``final.pt``).
+    ``ema``: use the exponential moving average of the weights when the run kept one.
+    The run's config is attached as ``model.run_config``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "final.pt"
+    state = load_checkpoint(path, map_location=device)
+    if state.get("kind") not in MODELS:
+        raise CheckpointError(f"{path} holds a model of kind {state.get('kind')!r}, which this "
+                              f"version does not know; known kinds: {', '.join(sorted(MODELS))}")
+    config = config_from_dict(state["config"])
+    model = MODELS[state["kind"]](config.model)
+    weights = state["ema"] if ema and state.get("ema") is not None else state["model"]
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: weights do not fit the saved config ({err})") from None
+    model.run_config = config
+    return model.to(device).eval()
+
+
+def sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def classifier(device: str | torch.device = "cpu") -> Classifier:
+    """The shipped MNIST CNN (see ``genmodels/weights/mnist_cnn.json``), frozen, in eval mode.
+
+    Takes (N, 1, 28, 28) images in [0, 1] and returns logits (N, 10); ``.features(x)`` gives
+    the 128-d penultimate layer used by the metrics (FID on classifier features, mode counts).
+    """
+    path = WEIGHTS / "mnist_cnn.pt"
+    card = json.loads((WEIGHTS / "mnist_cnn.json").read_text())
+    if sha256(path) != card["sha256"]:
+        raise CheckpointError(f"{path} does not match the sha256 in mnist_cnn.json; reinstall "
+                              f"genmodels or rebuild it with: {card['command']}")
+    model = load(path, device)
+    model.requires_grad_(False)
+    return model

@@ -1,0 +1,8 @@
+"""The common training loop, its checkpoints and its optimisers."""
+
+from genmodels.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from genmodels.train.optim import OPTIMIZERS, make_optimizer
+from genmodels.train.trainer import Callback, NonFiniteLossError, Trainer
+
+__all__ = ["OPTIMIZERS", "Callback", "CheckpointError", "NonFiniteLossError", "Trainer",
+           "load_checkpoint", "make_optimizer", "save_checkpoint"]

@@ -1,0 +1,55 @@
+"""Optimisers and learning-rate schedules built from :class:`~genmodels.config.TrainConfig`.
+
+``OPTIMIZERS`` maps ``train.optimizer`` names to factories ``(param_groups, train_config)``;
+other modules (e.g. SGD-G2) add themselves to it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch.optim.lr_scheduler import LambdaLR
+
+from genmodels.config import ConfigError, TrainConfig
+
+OptimizerFactory = Callable[[list[dict[str, Any]], TrainConfig], torch.optim.Optimizer]
+
+OPTIMIZERS: dict[str, OptimizerFactory] = {
+    "sgd": lambda groups, c: torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum,
+                                             weight_decay=c.weight_decay),
+    "adam": lambda groups, c: torch.optim.Adam(groups, lr=c.lr, betas=tuple(c.betas),
+                                               weight_decay=c.weight_decay),
+    "adamw": lambda groups, c: torch.optim.AdamW(groups, lr=c.lr, betas=tuple(c.betas),
+                                                 weight_decay=c.weight_decay),
+    "rmsprop": lambda groups, c: torch.optim.RMSprop(groups, lr=c.lr, momentum=c.momentum,
+                                                     weight_decay=c.weight_decay),
+}
+
+
+def make_optimizer(params: Any, config: TrainConfig) -> torch.optim.Optimizer:
+    """``params``: a list of parameters, or a param-group dict with its own lr, betas..."""
+    if config.optimizer not in OPTIMIZERS:
+        raise ConfigError(f"train.optimizer = {config.optimizer!r} is unknown; "
+                          f"choose one of: {', '.join(sorted(OPTIMIZERS))}")
+    group = dict(params) if isinstance(params, dict) else {"params": list(params)}
+    return OPTIMIZERS[config.optimizer]([group], config)
+
+
+def lr_factor(schedule: str, total_steps: int, n0: int) -> Callable[[int], float]:
+    """Multiplier of the base lr at step n: constant, inverse 1/(1 + n/n0), or cosine to 0."""
+    if schedule == "constant":
+        return lambda n: 1.0
+    if schedule == "inverse":
+        return lambda n: 1.0 / (1.0 + n / n0)
+    if schedule == "cosine":
+        return lambda n: 0.5 * (1.0 + math.cos(math.pi * min(n, total_steps) / total_steps))
+    raise ConfigError(f"train.schedule = {schedule!r}; choose constant, inverse or cosine")
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig,
+                   total_steps: int) -> LambdaLR:
+    return LambdaLR(optimizer, lr_factor(config.schedule, max(total_steps, 1),
+                                         config.schedule_n0))

@@ -1,0 +1,326 @@
+"""The one training loop shared by every model kind.
+
+A model declares *what* to optimise (:meth:`Model.parameter_groups`, :meth:`Model.phases`);
+the :class:`Trainer` owns *how*: devices, seeding, data order, optimisers and schedules, AMP,
+EMA, gradient clipping, data parallelism, logging, figures and checkpoints::
+
+    config = load_config("configs/mnist_cnn.toml", ["train.epochs=1"])
+    model = Trainer(config, out="runs/cnn").fit()
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+import warnings
+from collections.abc import Sequence
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from genmodels.config import Config, dump_toml
+from genmodels.data.build import RunData, build_data
+from genmodels.models.base import MODELS, Batch, Losses, Model, Phase
+from genmodels.train import distributed as dist
+from genmodels.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from genmodels.train.ema import EMA
+from genmodels.train.optim import make_optimizer, make_scheduler
+from genmodels.utils import resolve_device, seed_everything
+
+CHECKPOINT_FORMAT = "genmodels/checkpoint/1"
+MODEL_FORMAT = "genmodels/model/1"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or Inf; the run stops and keeps its last good checkpoint."""
+
+
+class Callback(Protocol):
+    """Hook into a run. Both methods are optional."""
+
+    def on_step(self, trainer: Trainer, losses: dict[str, Tensor]) -> None: ...
+
+    def on_evaluate(self, trainer: Trainer) -> dict[str, float]: ...
+
+
+class Trainer:
+    """Train ``config.model`` on ``config.data`` as ``config.train`` says, writing to ``out``.
+
+    ``out`` receives ``config.toml``, ``metrics.jsonl``, ``metrics.png``, ``figures/``,
+    ``checkpoint.pt`` (rolling, every ``train.checkpoint_every`` steps and at the end) and
+    ``final.pt`` (read it with :func:`genmodels.load`). With ``resume=True`` the run continues
+    from ``out/checkpoint.pt``; on CPU the final weights are bit-identical to an uninterrupted
+    run.
+    """
+
+    def __init__(self, config: Config, out: str | Path, *, data_root: str | None = None,
+                 resume: bool = False, data: RunData | None = None,
+                 callbacks: Sequence[Callback] = ()) -> None:
+        self.config, self.out, self.callbacks = config, Path(out), list(callbacks)
+        t = config.train
+        self.device = dist.local_device(resolve_device(t.device))
+        self.rank, self.world_size = dist.init_distributed(self.device)
+        self.is_main = self.rank == 0
+        seed_everything(t.seed)  # the only place where a run seeds its RNGs
+
+        self.model: Model = MODELS[config.kind](config.model).to(self.device)
+        dist.broadcast_parameters(self.model)
+        self.data = data or build_data(config.data, t.batch_size, root=data_root, seed=t.seed,
+                                       rank=self.rank, world_size=self.world_size)
+        self.data.to(self.device)
+        self.batches = self.data.train
+        self.total_steps = t.max_steps or t.epochs * len(self.batches)
+
+        self.phases: list[Phase] = self.model.phases()
+        groups = self.model.parameter_groups()
+        self.params = {name: list(g["params"] if isinstance(g, dict) else g)
+                       for name, g in groups.items()}
+        self.optimizers = {name: make_optimizer(g, t) for name, g in groups.items()}
+        self.schedulers = {name: make_scheduler(o, t, self.total_steps)
+                           for name, o in self.optimizers.items()}
+        self.amp = t.amp and self.device.type == "cuda"
+        if t.amp and not self.amp:
+            warnings.warn("train.amp=true needs CUDA; training in float32 on the CPU",
+                          stacklevel=2)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.ema = EMA(self.model, t.ema) if t.ema > 0 else None
+
+        self.step, self.elapsed = 0, 0.0
+        self._sums: dict[str, Tensor] = {}
+        self._count = 0
+        self.interrupted = False
+        if resume:
+            self._resume()
+        elif self.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.toml").write_text(dump_toml(config))
+            (self.out / "metrics.jsonl").write_text("")
+
+    # --- the loop -------------------------------------------------------------------------
+    def fit(self) -> Model:
+        """Run to ``total_steps`` (or until Ctrl-C); returns the trained model."""
+        t = self.config.train
+        bar = tqdm(total=self.total_steps, initial=self.step, desc=f"{self.config.kind}",
+                   disable=not (t.progress and self.is_main), dynamic_ncols=True)
+        start = time.perf_counter() - self.elapsed
+        with self._catch_sigint():
+            while self.step < self.total_steps and not self.interrupted:
+                epoch_done = True
+                for batch in self.batches:
+                    losses = self.train_step(batch)
+                    self.step += 1
+                    self.elapsed = time.perf_counter() - start
+                    bar.update(1)
+                    for callback in self.callbacks:
+                        if hasattr(callback, "on_step"):
+                            callback.on_step(self, losses)
+                    if self.step % t.log_every == 0 or self.step == self.total_steps:
+                        bar.set_postfix(self._log_train(), refresh=False)
+                    if t.eval_every and self.step % t.eval_every == 0:
+                        self.evaluate()
+                    if t.figure_every and self.step % t.figure_every == 0:
+                        self.write_figures()
+                    if self.step % t.checkpoint_every == 0 or self.interrupted:
+                        self.save_checkpoint()
+                    if self.step >= self.total_steps or self.interrupted:
+                        epoch_done = self.batches.position == len(self.batches)
+                        break
+                if epoch_done and not t.eval_every and not self.interrupted:
+                    self.evaluate()
+        bar.close()
+        if self.interrupted:
+            if self.step % t.checkpoint_every:
+                self.save_checkpoint()
+            if self.is_main:
+                print(f"interrupted at step {self.step}; continue with --resume {self.out}")
+            return self.model
+        if self.step % t.checkpoint_every:
+            self.save_checkpoint()
+        if not t.figure_every or self.step % t.figure_every:
+            self.write_figures()
+        self.save_model(self.out / "final.pt")
+        return self.model
+
+    def train_step(self, batch: Batch) -> Losses:
+        """One step: every phase runs its ``repeats`` optimiser updates on micro-batches."""
+        logged: Losses = {}
+        for phase in self.phases:
+            micro_batches = zip(*(x.chunk(phase.repeats) for x in batch), strict=True)
+            for micro in micro_batches:
+                losses = self._update(phase, micro)
+            prefix = f"{phase.optimizer}_" if len(self.phases) > 1 else ""
+            logged.update({prefix + k: v.detach() for k, v in losses.items()})
+        for scheduler in self.schedulers.values():
+            scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+        for k, v in logged.items():
+            self._sums[k] = self._sums.get(k, 0.0) + v.float()
+        self._count += 1
+        return logged
+
+    def _update(self, phase: Phase, batch: Batch) -> Losses:
+        optimizer, params = self.optimizers[phase.optimizer], self.params[phase.optimizer]
+        clip = self.config.train.grad_clip
+        first: list[Losses] = []
+
+        def closure() -> Tensor:
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(self.device.type, torch.float16, enabled=self.amp):
+                losses = phase.loss(batch)
+            self._check_finite(losses)
+            self.scaler.scale(losses["loss"]).backward()
+            dist.average_gradients(params)
+            if self.amp:
+                self.scaler.unscale_(optimizer)
+            if clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, clip)
+            first.append(losses)
+            return losses["loss"]
+
+        if self.amp:  # GradScaler does not take closures
+            closure()
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        else:
+            optimizer.step(closure)
+        return first[0]
+
+    def _check_finite(self, losses: Losses) -> None:
+        values = torch.stack([v.detach().float().reshape(()) for v in losses.values()])
+        if not bool(torch.isfinite(values).all()):
+            bad = {k: float(v.detach()) for k, v in losses.items() if not torch.isfinite(v).all()}
+            kept = self.out / "checkpoint.pt"
+            raise NonFiniteLossError(
+                f"non-finite loss at step {self.step + 1}: {bad}. The run stopped; "
+                + (f"the last good checkpoint {kept} is kept. " if kept.exists() else "")
+                + "Try a lower train.lr, train.grad_clip=1.0, or check the data.")
+
+    # --- evaluation, figures, logs --------------------------------------------------------
+    @contextmanager
+    def _evaluation_mode(self):
+        """Eval mode, EMA weights if any, and a forked RNG seeded by the step, so that
+        evaluating never changes the course of training."""
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            torch.manual_seed(self.config.train.seed * 7919 + self.step)
+            was_training = self.model.training
+            self.model.eval()
+            try:
+                with self.ema.applied(self.model) if self.ema else nullcontext():
+                    yield self.model
+            finally:
+                self.model.train(was_training)
+
+    def evaluate(self) -> dict[str, float]:
+        """Run :meth:`Model.evaluate` and the callbacks' ``on_evaluate`` on the held-out set."""
+        if not self.is_main or self.data.eval is None:
+            return {}
+        self.data.eval.set_epoch(0)  # the same held-out draws at every evaluation
+        with self._evaluation_mode() as model:
+            metrics = model.evaluate(iter(self.data.eval))
+            for callback in self.callbacks:
+                if hasattr(callback, "on_evaluate"):
+                    metrics.update(callback.on_evaluate(self))
+        self._write_record({f"eval/{k}": float(v) for k, v in metrics.items()})
+        self.plot()
+        return metrics
+
+    def write_figures(self) -> list[Path]:
+        if not self.is_main:
+            return []
+        folder = self.out / "figures"
+        folder.mkdir(exist_ok=True)
+        with self._evaluation_mode() as model:
+            return model.figures(folder, self.step, self.data.figure_batch)
+
+    def plot(self) -> None:
+        from genmodels.plots import plot_metrics
+
+        if self.is_main:
+            plot_metrics(self.out / "metrics.jsonl", self.out / "metrics.png")
+
+    def _log_train(self) -> dict[str, str]:
+        values = {k: float(v) / self._count for k, v in self._sums.items()}
+        values = dist.average_scalars(values, self.device)
+        self._sums, self._count = {}, 0
+        lrs = {f"lr_{n}" if len(self.schedulers) > 1 else "lr": s.get_last_lr()[0]
+               for n, s in self.schedulers.items()}
+        self._write_record({**{f"train/{k}": v for k, v in values.items()}, **lrs})
+        return {k: f"{v:.4g}" for k, v in values.items()}
+
+    def _write_record(self, values: dict[str, Any]) -> None:
+        if self.is_main:
+            record = {"step": self.step, "epoch": round(self.step / len(self.batches), 4),
+                      "time": round(self.elapsed, 3), **values}
+            with open(self.out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    # --- checkpoints ----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT, "kind": self.config.kind,
+            "config": self.config.to_dict(), "step": self.step, "elapsed": self.elapsed,
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema else None,
+            "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
+            "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
+            "scaler": self.scaler.state_dict(), "batches": self.batches.state_dict(),
+            "rng": rng_state(), "running": {"sums": self._sums, "count": self._count},
+        }
+
+    def save_checkpoint(self) -> None:
+        if self.is_main:
+            save_checkpoint(self.state_dict(), self.out / "checkpoint.pt")
+        dist.barrier()
+
+    def save_model(self, path: Path) -> None:
+        """The trained model as :func:`genmodels.load` reads it."""
+        if self.is_main:
+            save_checkpoint({"format": MODEL_FORMAT, "kind": self.config.kind,
+                             "config": self.config.to_dict(), "step": self.step,
+                             "model": self.model.state_dict(),
+                             "ema": self.ema.state_dict() if self.ema else None},
+                            path)
+
+    def _resume(self) -> None:
+        state = load_checkpoint(self.out / "checkpoint.pt", map_location=self.device)
+        self.model.load_state_dict(state["model"])
+        if self.ema and state["ema"] is not None:
+            self.ema.load_state_dict(state["ema"])
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        for name, scheduler in self.schedulers.items():
+            scheduler.load_state_dict(state["schedulers"][name])
+        self.scaler.load_state_dict(state["scaler"])
+        self.batches.load_state_dict(state["batches"])
+        set_rng_state(state["rng"])
+        self.step, self.elapsed = state["step"], state["elapsed"]
+        self._sums, self._count = state["running"]["sums"], state["running"]["count"]
+        if self.is_main:  # drop log lines written after the checkpoint
+            path = self.out / "metrics.jsonl"
+            lines = path.read_text().splitlines() if path.exists() else []
+            kept = [line for line in lines if line and json.loads(line)["step"] <= self.step]
+            path.write_text("".join(line + "\n" for line in kept))
+
+    @contextmanager
+    def _catch_sigint(self):
+        """Ctrl-C finishes the current step, saves a checkpoint and returns; twice aborts."""
+        def handler(signum: int, frame: Any) -> None:
+            self.interrupted = True
+            signal.signal(signal.SIGINT, previous)
+
+        try:
+            previous = signal.signal(signal.SIGINT, handler)
+        except ValueError:  # not the main thread
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,245 @@
+"""The common loop: resume bit-identically, stop on NaN, Ctrl-C, EMA, phases, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import ROOT, tiny_config
+from torch import nn
+
+import genmodels
+from genmodels.config import dump_toml
+from genmodels.models import Model, Phase, register
+from genmodels.train import CheckpointError, NonFiniteLossError, Trainer, load_checkpoint
+
+
+def weights(path: Path, key: str = "model") -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)[key]
+
+
+def assert_identical(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), f"{name} differs"
+
+
+def metric_lines(run: Path) -> list[dict]:
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in line.items() if k != "time"} for line in lines]
+
+
+# Every source of randomness at once: dropout, dynamic binarisation, shuffling, EMA, cosine lr.
+RANDOM_RUN = {"model": {"dropout": 0.2}, "data": {"view": "dynamic_binary"},
+              "train": {"epochs": 2, "ema": 0.9, "schedule": "cosine"}}
+
+
+class InterruptAt:
+    """Sends this process SIGINT (Ctrl-C) after ``step`` steps."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step(self, trainer, losses):
+        if trainer.step == self.step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_saves_and_resume_is_bit_identical(tmp_path, data_root):
+    config = tiny_config(**RANDOM_RUN)
+    full = Trainer(config, tmp_path / "full", data_root=data_root)
+    full.fit()
+    assert full.step == 2 * (1024 // 32)
+
+    part = Trainer(config, tmp_path / "part", data_root=data_root, callbacks=[InterruptAt(45)])
+    part.fit()
+    assert part.interrupted and part.step == 45
+    assert not (tmp_path / "part" / "final.pt").exists()
+    assert load_checkpoint(tmp_path / "part" / "checkpoint.pt")["step"] == 45
+
+    Trainer(config, tmp_path / "part", data_root=data_root, resume=True).fit()
+    for key in ("model", "ema"):
+        assert_identical(weights(tmp_path / "full" / "final.pt", key),
+                         weights(tmp_path / "part" / "final.pt", key))
+    assert metric_lines(tmp_path / "full") == metric_lines(tmp_path / "part")
+
+
+def test_resume_after_sigkill_is_bit_identical(tmp_path, data_root):
+    config = tiny_config(**RANDOM_RUN)
+    config.train.epochs, config.train.checkpoint_every = 30, 50
+    config.train.eval_every = 10**6  # no evaluation: this test is about the weights
+    (tmp_path / "run.toml").write_text(dump_toml(config))
+    command = [sys.executable, "-m", "genmodels.cli", "train", str(tmp_path / "run.toml"),
+               "--data-root", data_root]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    killed = subprocess.Popen([*command, "--out", str(tmp_path / "killed")], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "killed" / "checkpoint.pt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and killed.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert killed.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    saved_step = load_checkpoint(checkpoint)["step"]
+    assert 0 < saved_step < 30 * 32 and not (tmp_path / "killed" / "final.pt").exists()
+
+    resumed = subprocess.run([*command[:4], "--resume", str(tmp_path / "killed"),
+                              "--data-root", data_root], env=env, capture_output=True)
+    assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
+    subprocess.run([*command, "--out", str(tmp_path / "straight")], env=env, check=True,
+                   capture_output=True)
+    for key in ("model", "ema"):
+        assert_identical(weights(tmp_path / "straight" / "final.pt", key),
+                         weights(tmp_path / "killed" / "final.pt", key))
+
+
+@dataclass
+class NanConfig:
+    nan_at: int = 5  # the loss turns NaN on this call
+
+
+@register
+class NanModel(Model):
+    """Linear regression whose loss turns NaN on a chosen call (a test double)."""
+
+    kind = "test_nan"
+    Config = NanConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.linear = nn.Linear(784, 1)
+        self.calls = 0
+
+    def loss(self, batch):
+        self.calls += 1
+        loss = self.linear(batch[0].flatten(1)).pow(2).mean()
+        return {"loss": loss * float("nan") if self.calls == self.config.nan_at else loss}
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, data_root):
+    config = tiny_config(model={"kind": "test_nan", "nan_at": 25})
+    trainer = Trainer(config, tmp_path, data_root=data_root)
+    with pytest.raises(NonFiniteLossError, match="step 25.*checkpoint.pt is kept"):
+        trainer.fit()
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert state["step"] == 20
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+    assert not (tmp_path / "final.pt").exists()
+
+
+@dataclass
+class TwoPlayerConfig:
+    n_critic: int = 4
+
+
+@register
+class TwoPlayer(Model):
+    """Two optimisers; the critic updates n_critic times per step on micro-batches."""
+
+    kind = "test_two_player"
+    Config = TwoPlayerConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.critic, self.generator = nn.Linear(784, 1), nn.Linear(784, 1)
+        self.critic_batches: list[int] = []
+
+    def parameter_groups(self):
+        return {"critic": list(self.critic.parameters()),
+                "generator": {"params": list(self.generator.parameters()), "lr": 0.0}}
+
+    def phases(self):
+        return [Phase("critic", self.critic_loss, repeats=self.config.n_critic),
+                Phase("generator", lambda b: {"loss": self.generator(b[0].flatten(1)).mean()})]
+
+    def critic_loss(self, batch):
+        self.critic_batches.append(len(batch[0]))
+        return {"loss": self.critic(batch[0].flatten(1)).pow(2).mean(), "size": torch.tensor(1.)}
+
+
+def test_phases_repeats_and_param_groups(tmp_path, data_root):
+    config = tiny_config(model={"kind": "test_two_player", "n_critic": 4},
+                         train={"max_steps": 5})
+    trainer = Trainer(config, tmp_path, data_root=data_root)
+    before = [p.clone() for p in trainer.model.generator.parameters()]
+    trainer.fit()
+    assert trainer.model.critic_batches == [8] * 20  # 4 micro-batches of 32 / 4, 5 steps
+    assert trainer.optimizers["critic"].state_dict()["state"][0]["step"] == 20
+    assert trainer.optimizers["generator"].state_dict()["state"][0]["step"] == 5
+    for a, b in zip(before, trainer.model.generator.parameters(), strict=True):
+        assert torch.equal(a, b)  # its group has lr = 0
+    record = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
+    assert {"train/critic_loss", "train/generator_loss", "lr_critic"} <= set(record)
+
+
+def test_run_directory_and_load(tmp_path, data_root):
+    config = tiny_config(train={"epochs": 2, "ema": 0.5})
+    model = Trainer(config, tmp_path, data_root=data_root).fit()
+    for name in ("config.toml", "metrics.jsonl", "metrics.png", "checkpoint.pt", "final.pt"):
+        assert (tmp_path / name).is_file(), name
+    assert list((tmp_path / "figures").glob("predictions_*.png"))
+    evals = [r for r in metric_lines(tmp_path) if "eval/accuracy" in r]
+    assert [r["epoch"] for r in evals] == [1.0, 2.0] and evals[-1]["eval/accuracy"] > 0.7
+
+    loaded = genmodels.load(tmp_path)
+    assert not loaded.training and loaded.run_config == config
+    x = torch.rand(5, 1, 28, 28)
+    raw = genmodels.load(tmp_path / "final.pt", ema=False)
+    assert torch.equal(raw(x), model.eval()(x))
+    assert not torch.equal(loaded(x), raw(x))  # EMA weights differ from the raw ones
+
+
+def test_ema_is_the_average_of_the_weights(tmp_path, data_root):
+    config = tiny_config(train={"max_steps": 3, "ema": 0.5, "optimizer": "sgd", "lr": 0.1})
+    history = []
+
+    class Record:
+        def on_step(self, trainer, losses):
+            history.append({k: v.clone() for k, v in trainer.model.state_dict().items()})
+
+    trainer = Trainer(config, tmp_path, data_root=data_root, callbacks=[Record()])
+    start = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.fit()
+    for name, value in trainer.ema.shadow.items():
+        expected = start[name]
+        for w in history:
+            expected = 0.5 * expected + 0.5 * w[name]
+        torch.testing.assert_close(value, expected)
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path, data_root):
+    Trainer(tiny_config(train={"max_steps": 10}), tmp_path, data_root=data_root).fit()
+    data = (tmp_path / "checkpoint.pt").read_bytes()
+    (tmp_path / "checkpoint.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        Trainer(tiny_config(), tmp_path, data_root=data_root, resume=True)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        genmodels.load(tmp_path / "missing")
+
+
+def test_ddp_two_gloo_processes_match_one(tmp_path, data_root):
+    config = tiny_config(train={"max_steps": 12, "batch_size": 64, "checkpoint_every": 6})
+    (tmp_path / "run.toml").write_text(dump_toml(config))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    args = ["-m", "genmodels.cli", "train", str(tmp_path / "run.toml"), "--data-root", data_root]
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                          "--nproc_per_node=2", *args, "--out", str(tmp_path / "ddp")],
+                         env=env, capture_output=True, timeout=300)
+    assert ddp.returncode == 0, ddp.stderr.decode()[-3000:]
+    Trainer(config, tmp_path / "single", data_root=data_root).fit()
+    single, both = weights(tmp_path / "single" / "final.pt"), weights(tmp_path / "ddp" / "final.pt")
+    for name in single:
+        torch.testing.assert_close(both[name], single[name], rtol=1e-4, atol=1e-5)
+    lines = metric_lines(tmp_path / "ddp")
+    assert [r["step"] for r in lines if "train/loss" in r] == [8, 12]
