@@ -1,0 +1,307 @@
+"""Variational auto-encoders: one interface, one small subclass per objective.
+
+``encode(x)`` returns the posterior q(z|x) as a ``torch.distributions`` object (a diagonal
+Gaussian, or a :class:`PointMass` for deterministic encoders) and ``decode(z)`` the likelihood
+p(x|z) over images, so any estimator can be written on top. All log-densities are in nats per
+image (summed over pixels) and losses are averaged over the batch.
+
+- :class:`VAE` (Kingma & Welling 2014) and β-VAE (Higgins et al. 2017) through ``beta``;
+- :class:`IWAE` (Burda et al. 2016);
+- :class:`WAE` with an MMD penalty (Tolstikhin et al. 2018);
+- :class:`SlicedWAE` (Kolouri et al. 2019);
+- :class:`RadonSobolevAE` (Turinici 2019, arXiv 1911.13135).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.distributions import Distribution, Independent, Normal, kl_divergence
+
+from genmodels.models.base import Batch, Losses, Model, register
+from genmodels.models.distributions import (
+    PointMass,
+    bernoulli_images,
+    gaussian_images,
+    standard_normal,
+)
+from genmodels.nets import decoder, encoder
+from genmodels.utils import check_images
+
+IMAGES_PER_CHUNK = 50_000  # bound on decoded images held at once by log_likelihood
+
+
+@dataclass
+class VAEConfig:
+    net: str = "mlp"  # mlp | conv
+    in_channels: int = 1
+    latent_dim: int = 20
+    hidden: list[int] = field(default_factory=lambda: [400])  # mlp widths (conv: fc width)
+    channels: list[int] = field(default_factory=lambda: [32, 64])  # conv stage widths
+    likelihood: str = "bernoulli"  # bernoulli (data in [0,1]) | gaussian
+    sigma: float = 0.1  # std of the gaussian likelihood (its initial value if learn_sigma)
+    learn_sigma: bool = False
+    sigmoid_mean: bool = True  # gaussian mean = sigmoid(decoder output), for data in [0, 1]
+    beta: float = 1.0  # weight of the KL term in the training loss (beta-VAE)
+    eval_samples: int = 0  # k of the importance-sampled NLL at each evaluation; 0 = off
+
+
+@register
+class VAE(Model):
+    """Gaussian-encoder VAE; with ``beta != 1`` a β-VAE. ``loss`` is the β-weighted objective,
+    ``nelbo`` the true negative ELBO (they agree at β = 1)."""
+
+    kind = "vae"
+    Config = VAEConfig
+    deterministic_encoder = False
+
+    def __init__(self, config: VAEConfig) -> None:
+        super().__init__(config)
+        c = config
+        if c.likelihood not in ("bernoulli", "gaussian"):
+            raise ValueError(f"model.likelihood = {c.likelihood!r}; choose bernoulli or gaussian")
+        self.latent_dim = c.latent_dim
+        self.input_shape = (c.in_channels, 28, 28)
+        codes = c.latent_dim * (1 if self.deterministic_encoder else 2)
+        self.encoder = encoder(c.net, c.in_channels, codes, c.hidden, c.channels)
+        self.decoder = decoder(c.net, c.latent_dim, c.in_channels, c.hidden, c.channels)
+        if c.likelihood == "gaussian":
+            self.log_sigma = nn.Parameter(torch.tensor(math.log(c.sigma)),
+                                          requires_grad=c.learn_sigma)
+
+    # --- the probabilistic interface -------------------------------------------------------
+    def check(self, x: Tensor) -> None:
+        """Images must be (N, C, 28, 28): in [0, 1] for Bernoulli, [-1, 1] for Gaussian."""
+        low = 0.0 if self.config.likelihood == "bernoulli" or self.config.sigmoid_mean else -1.0
+        check_images(x, channels=self.config.in_channels, low=low, high=1.0,
+                     name=f"images for a {self.config.likelihood} likelihood")
+
+    def prior(self) -> Distribution:
+        return standard_normal(self.latent_dim, next(self.parameters()).device)
+
+    def encode(self, x: Tensor) -> Distribution:
+        """q(z|x) for images (N, C, 28, 28): batch shape (N,), event shape (latent_dim,)."""
+        self.check(x)
+        h = self.encoder(x)
+        if self.deterministic_encoder:
+            return PointMass(h)
+        mu, log_var = h.chunk(2, dim=1)
+        return Independent(Normal(mu, torch.exp(0.5 * log_var)), 1)
+
+    def decode(self, z: Tensor) -> Distribution:
+        """p(x|z) for codes (..., latent_dim): event shape (C, 28, 28), batch shape (...)."""
+        out = self.decoder(z.reshape(-1, self.latent_dim)).view(*z.shape[:-1], *self.input_shape)
+        if self.config.likelihood == "bernoulli":
+            return bernoulli_images(out)
+        mean = torch.sigmoid(out) if self.config.sigmoid_mean else out
+        return gaussian_images(mean, self.log_sigma.exp())
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """(n, C, 28, 28) images: the likelihood's mean at codes drawn from the prior."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.latent_dim, generator=generator, device=device)
+        return self.decode(z).mean
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """The likelihood's mean at the posterior mean of each image."""
+        return self.decode(self.encode(x).mean).mean
+
+    def elbo(self, x: Tensor) -> Tensor:
+        """(N,) single-sample ELBO: E_q log p(x|z) - KL(q(z|x) || p(z)), KL in closed form."""
+        return self._elbo_terms(x)[0]
+
+    def _elbo_terms(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        q = self.encode(x)
+        if isinstance(q, PointMass):
+            raise ValueError(f"{type(self).__name__} has a deterministic encoder: its ELBO is "
+                             "undefined; use log_likelihood(x, k) or the reconstruction error")
+        log_px = self.decode(q.rsample()).log_prob(x)
+        kl = kl_divergence(q, self.prior())
+        return log_px - kl, log_px, kl
+
+    def proposal(self, x: Tensor) -> Distribution:
+        """The importance distribution of :meth:`log_likelihood`: q(z|x), or for a deterministic
+        encoder a Normal of std 0.5 around the code (the estimate stays a valid bound)."""
+        q = self.encode(x)
+        if isinstance(q, PointMass):
+            return Independent(Normal(q.loc, torch.full_like(q.loc, 0.5)), 1)
+        return q
+
+    @torch.no_grad()
+    def log_likelihood(self, x: Tensor, k: int = 5000) -> Tensor:
+        """(N,) importance-sampled log p(x) with k samples (Burda et al. 2016, eq. 7):
+        log (1/k) Σ_j p(x, z_j) / q(z_j | x). Samples are drawn in chunks and reduced with a
+        streaming log-sum-exp, so memory stays bounded for k in the thousands."""
+        q, prior = self.proposal(x), self.prior()
+        chunk = max(1, min(k, IMAGES_PER_CHUNK // len(x)))
+        total = torch.full((len(x),), -math.inf, device=x.device)
+        for start in range(0, k, chunk):
+            z = q.sample((min(chunk, k - start),))  # (s, N, D)
+            log_w = self.decode(z).log_prob(x) + prior.log_prob(z) - q.log_prob(z)
+            total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
+        return total - math.log(k)
+
+    # --- training and evaluation -----------------------------------------------------------
+    def loss(self, batch: Batch) -> Losses:
+        x = batch[0]
+        elbo, log_px, kl = self._elbo_terms(x)
+        recon, kl = -log_px.mean(), kl.mean()
+        return {"loss": recon + self.config.beta * kl, "nelbo": -elbo.mean(), "recon": recon,
+                "kl": kl}
+
+    @torch.no_grad()
+    def evaluate(self, batches: Iterable[Batch]) -> dict[str, float]:
+        """Mean of the loss terms, the reconstruction MSE per pixel and, with
+        ``eval_samples = k``, the importance-sampled NLL (nats)."""
+        sums: dict[str, float] = {}
+        count = 0
+        for batch in batches:
+            x, n = batch[0], len(batch[0])
+            values = {name: float(v) for name, v in self.loss(batch).items()}
+            values["mse"] = float(F.mse_loss(self.reconstruct(x), x))
+            if self.config.eval_samples:
+                values["nll"] = -float(self.log_likelihood(x, self.config.eval_samples).mean())
+            for name, v in values.items():
+                sums[name] = sums.get(name, 0.0) + v * n
+            count += n
+        return {name: v / count for name, v in sums.items()}
+
+    def figures(self, folder: Path, step: int, batch: Batch) -> list[Path]:
+        from genmodels.plots import save_image_grid
+
+        x = batch[0][:32]
+        samples = self.sample(64, generator=torch.Generator(x.device).manual_seed(0))
+        pairs = torch.stack([x, self.reconstruct(x)], dim=1).flatten(0, 1)  # data, recon, ...
+        return [save_image_grid(samples, folder / f"samples_{step:07d}.png"),
+                save_image_grid(pairs, folder / f"reconstructions_{step:07d}.png")]
+
+
+@dataclass
+class IWAEConfig(VAEConfig):
+    samples: int = 5  # k importance samples per image in the training bound
+
+
+@register
+class IWAE(VAE):
+    """Importance-weighted auto-encoder: maximises the k-sample bound
+    E log (1/k) Σ_j p(x, z_j) / q(z_j|x), which tightens as k grows (k = 1 is the VAE)."""
+
+    kind = "iwae"
+    Config = IWAEConfig
+
+    def iw_bound(self, x: Tensor, k: int) -> Tensor:
+        """(N,) k-sample importance-weighted bound, reparameterised."""
+        q, prior = self.encode(x), self.prior()
+        z = q.rsample((k,))
+        log_w = self.decode(z).log_prob(x) + prior.log_prob(z) - q.log_prob(z)
+        return torch.logsumexp(log_w, dim=0) - math.log(k)
+
+    def loss(self, batch: Batch) -> Losses:
+        bound = self.iw_bound(batch[0], self.config.samples).mean()
+        return {"loss": -bound, f"iw{self.config.samples}_bound": bound}
+
+
+@dataclass
+class AutoEncoderConfig(VAEConfig):
+    deterministic: bool = True  # deterministic encoder (a PointMass posterior)
+    reconstruction: str = "sse"  # sse (squared error summed over pixels) | mse | nll
+    reg_weight: float = 10.0  # λ in reconstruction + λ · latent distance
+
+
+class LatentMatchingAE(VAE):
+    """Auto-encoders regularised by a distance between the batch of codes and the prior:
+    loss = reconstruction cost + λ · D(codes, N(0, I)). Subclasses define :meth:`penalty`."""
+
+    Config = AutoEncoderConfig
+
+    def __init__(self, config: AutoEncoderConfig) -> None:
+        self.deterministic_encoder = config.deterministic
+        if config.reconstruction not in ("sse", "mse", "nll"):
+            raise ValueError(f"model.reconstruction = {config.reconstruction!r}; "
+                             "choose sse, mse or nll")
+        super().__init__(config)
+
+    def penalty(self, z: Tensor) -> Tensor:
+        raise TypeError(f"{type(self).__name__} must define penalty(z)")
+
+    def reconstruction_cost(self, x: Tensor, z: Tensor) -> Tensor:
+        """(N,) cost per image between x and the decoding of z."""
+        likelihood = self.decode(z)
+        if self.config.reconstruction == "nll":
+            return -likelihood.log_prob(x)
+        squared = (likelihood.mean - x).pow(2).flatten(1)
+        return squared.sum(1) if self.config.reconstruction == "sse" else squared.mean(1)
+
+    def loss(self, batch: Batch) -> Losses:
+        x = batch[0]
+        z = self.encode(x).rsample()
+        recon, penalty = self.reconstruction_cost(x, z).mean(), self.penalty(z)
+        return {"loss": recon + self.config.reg_weight * penalty, "recon": recon,
+                "penalty": penalty}
+
+
+@dataclass
+class WAEConfig(AutoEncoderConfig):
+    kernel: str = "imq"  # imq | rbf
+    bandwidths: list[float] = field(default_factory=list)  # empty: the metric's default
+
+
+@register
+class WAE(LatentMatchingAE):
+    """WAE-MMD (Tolstikhin et al. 2018): the penalty is the unbiased MMD² between the codes and
+    as many draws from the prior, with an IMQ or RBF kernel."""
+
+    kind = "wae_mmd"
+    Config = WAEConfig
+
+    def penalty(self, z: Tensor) -> Tensor:
+        from genmodels.metrics import mmd
+
+        return mmd(z, torch.randn_like(z), kernel=self.config.kernel,
+                   bandwidths=self.config.bandwidths or None)
+
+
+@dataclass
+class SlicedWAEConfig(AutoEncoderConfig):
+    n_projections: int = 50
+
+
+@register
+class SlicedWAE(LatentMatchingAE):
+    """Sliced-Wasserstein AE (Kolouri et al. 2019): the penalty is SW₂² between the codes and
+    as many draws from the prior, over ``n_projections`` random directions."""
+
+    kind = "sliced_wae"
+    Config = SlicedWAEConfig
+
+    def penalty(self, z: Tensor) -> Tensor:
+        from genmodels.metrics import sliced_wasserstein
+
+        return sliced_wasserstein(z, torch.randn_like(z), self.config.n_projections, p=2) ** 2
+
+
+@dataclass
+class RadonSobolevConfig(AutoEncoderConfig):
+    xi: str = "exact"  # exact (Poisson series) | smooth (sqrt(x² + c1) + c0)
+
+
+@register
+class RadonSobolevAE(LatentMatchingAE):
+    """Radon-Sobolev VAE (Turinici 2019): the penalty is the squared energy distance d² between
+    the batch of codes and N(0, I_D), computed against the law itself, with no prior draws."""
+
+    kind = "radon_sobolev"
+    Config = RadonSobolevConfig
+
+    def penalty(self, z: Tensor) -> Tensor:
+        from genmodels.metrics import radon_sobolev_to_normal
+
+        return radon_sobolev_to_normal(z, xi=self.config.xi)

@@ -1,0 +1,78 @@
+"""Classifier nets and the shipped MNIST CNN (the metrics' feature extractor)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from torch import nn
+
+import genmodels
+from genmodels import io
+from genmodels.config import config_from_dict
+from genmodels.data import load_images, to_unit
+from genmodels.models import Classifier
+from genmodels.summary import count_parameters
+from genmodels.train import CheckpointError
+
+
+def make(**model) -> Classifier:
+    return Classifier(config_from_dict({"model": {"kind": "classifier", **model}}).model)
+
+
+@pytest.mark.parametrize("net", ["cnn", "mlp"])
+def test_shapes_features_and_regularisers(net):
+    model = make(net=net, dropout=0.5, batch_norm=True)
+    x = torch.rand(6, 1, 28, 28)
+    assert model(x).shape == (6, 10)
+    width = 128 if net == "cnn" else 256
+    assert model.features(x).shape == (6, width)
+    assert any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in model.modules())
+    model.train()
+    assert not torch.equal(model(x), model(x))  # dropout is active in training mode
+    model.eval()
+    assert torch.equal(model(x), model(x))
+    plain = make(net=net)
+    assert not any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.Dropout)) and
+                   getattr(m, "p", 1) > 0 for m in plain.modules())
+
+
+def test_bad_inputs_are_clear_errors():
+    model = make(net="mlp")
+    with pytest.raises(ValueError, match=r"shape \(N, 1, 28, 28\), got \(2, 3, 28, 28\)"):
+        model(torch.rand(2, 3, 28, 28))
+    with pytest.raises(ValueError, match=r"lie in \[0.0, 1.0\]"):
+        model(torch.rand(2, 1, 28, 28) * 255)
+    with pytest.raises(ValueError, match="float tensor.*to_unit"):
+        model(torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="choose 'cnn' or 'mlp'"):
+        make(net="resnet")
+
+
+def test_shipped_classifier(data_root):
+    card = json.loads((io.WEIGHTS / "mnist_cnn.json").read_text())
+    assert (io.WEIGHTS / "mnist_cnn.pt").stat().st_size <= 2_000_000
+    model = genmodels.classifier()
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+    test = load_images("mnist", "test", data_root)
+    x, y = to_unit(test.images[:3000]), test.labels[:3000]
+    logits = model(x)
+    assert logits.shape == (3000, 10)
+    accuracy = float((logits.argmax(1) == y).float().mean())
+    assert accuracy >= 0.99 and card["test_accuracy"] >= 0.993
+    features = model.features(x[:100])
+    assert features.shape == (100, 128) and features.min() >= 0  # after a ReLU
+    assert count_parameters(model) < 500_000
+
+
+def test_tampered_weights_are_refused(tmp_path, monkeypatch):
+    for name in ("mnist_cnn.pt", "mnist_cnn.json"):
+        shutil.copy(io.WEIGHTS / name, tmp_path / name)
+    with open(tmp_path / "mnist_cnn.pt", "r+b") as f:
+        f.seek(-100, 2)
+        f.write(b"\x00" * 8)
+    monkeypatch.setattr(io, "WEIGHTS", tmp_path)
+    with pytest.raises(CheckpointError, match="sha256"):
+        genmodels.classifier()

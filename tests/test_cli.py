@@ -1,0 +1,50 @@
+"""The ``genmodels`` command line."""
+
+from __future__ import annotations
+
+import re
+
+from genmodels.cli import main
+from genmodels.config import load_config
+from genmodels.models import MODELS
+from genmodels.summary import count_parameters
+
+
+def test_accuracy_of_the_shipped_classifier(capsys, data_root):
+    assert main(["accuracy", "--data-root", data_root]) == 0
+    line = capsys.readouterr().out.strip()
+    match = re.fullmatch(r"accuracy (\d\.\d{4})", line)
+    assert match and float(match.group(1)) >= 0.993
+
+
+def test_train_then_accuracy_of_a_run(tmp_path, capsys, data_root):
+    out = tmp_path / "run"
+    assert main(["train", "configs/mnist_mlp.toml", "train.epochs=1", "data.subset=2048",
+                 "model.hidden=[64]", "train.progress=false", "--out", str(out),
+                 "--data-root", data_root]) == 0
+    capsys.readouterr()
+    assert main(["accuracy", str(out), "--data-root", data_root]) == 0
+    assert float(capsys.readouterr().out.split()[1]) > 0.8
+    # --resume of a finished run changes nothing and exits cleanly
+    assert main(["train", "--resume", str(out), "--data-root", data_root]) == 0
+
+
+def test_summary_matches_the_model(capsys):
+    assert main(["summary", "configs/mnist_cnn.toml"]) == 0
+    text = capsys.readouterr().out
+    config = load_config("configs/mnist_cnn.toml")
+    total = count_parameters(MODELS[config.kind](config.model))
+    assert f"Total params: {total:,}" in text
+    assert "[-1, 64, 7, 7]" in text and "[-1, 10]" in text
+
+
+def test_clear_errors(tmp_path, capsys):
+    assert main(["train", "configs/mnist_mlp.toml", "train.epochz=1"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key epochz in [train]" in err and "checkpoint_every" in err
+    assert main(["train", "configs/mnist_mlp.toml", "--data-root", str(tmp_path),
+                 "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "MNIST" / "raw") in err
+    for name in ("train-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        assert name in err
