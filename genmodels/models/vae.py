@@ -92,7 +92,7 @@ class VAE(Model):
         if self.deterministic_encoder:
             return PointMass(h)
         mu, log_var = h.chunk(2, dim=1)
-        return Independent(Normal(mu, torch.exp(0.5 * log_var)), 1)
+        return Independent(Normal(mu, torch.exp(0.5 * log_var), validate_args=False), 1)
 
     def decode(self, z: Tensor) -> Distribution:
         """p(x|z) for codes (..., latent_dim): event shape (C, 28, 28), batch shape (...)."""
