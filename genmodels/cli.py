@@ -1,4 +1,4 @@
-"""Command line: ``genmodels train | summary | accuracy``. Run ``genmodels -h``."""
+"""Command line: ``genmodels train | summary | accuracy | sample | evaluate``; see ``-h``."""
 
 from __future__ import annotations
 
@@ -65,6 +65,59 @@ def _accuracy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sample(args: argparse.Namespace) -> int:
+    from genmodels import load
+    from genmodels.plots import save_image_grid
+
+    model = load(args.checkpoint)
+    if not hasattr(model, "sample"):
+        raise ValueError(f"{args.checkpoint} holds a {model.kind}, which cannot sample")
+    images = model.sample(args.n, generator=torch.Generator().manual_seed(args.seed))
+    print(f"wrote {save_image_grid(images, args.out, nrow=args.nrow)}")
+    return 0
+
+
+def _first(batches, n: int):
+    """The batches' first ``n`` examples."""
+    seen = 0
+    for batch in batches:
+        if seen >= n:
+            return
+        take = min(len(batch[0]), n - seen)
+        yield tuple(t[:take] for t in batch)
+        seen += take
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from genmodels import load
+    from genmodels.data.build import build_data
+    from genmodels.utils import seed_everything
+
+    seed_everything(args.seed)
+    model = load(args.checkpoint)
+    config = model.run_config
+    if hasattr(model.config, "eval_samples"):
+        model.config.eval_samples = args.k
+    data = build_data(dataclasses.replace(config.data, subset=0, eval_batch_size=args.batch),
+                      config.train.batch_size, root=args.data_root, seed=config.train.seed)
+    n = min(args.n or len(data.eval.tensors[0]), len(data.eval.tensors[0]))
+    start = time.perf_counter()
+    with torch.no_grad():
+        report = model.evaluate(_first(data.eval, n))
+    report = {"checkpoint": str(args.checkpoint), "kind": config.kind,
+              "dataset": config.data.name, "view": config.data.view, "images": n,
+              "importance_samples": args.k if hasattr(model.config, "eval_samples") else None,
+              **report, "seconds": round(time.perf_counter() - start, 1)}
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genmodels", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -89,6 +142,25 @@ def parser() -> argparse.ArgumentParser:
     accuracy.add_argument("--dataset", default="mnist", choices=["mnist", "fashion"])
     accuracy.add_argument("--data-root")
     accuracy.set_defaults(run=_accuracy)
+
+    sample = sub.add_parser("sample", help="a grid of samples from a generative model")
+    sample.add_argument("checkpoint", help="final.pt or run directory")
+    sample.add_argument("--n", type=int, default=64)
+    sample.add_argument("--nrow", type=int, default=8)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--out", default="samples.png")
+    sample.set_defaults(run=_sample)
+
+    evaluate = sub.add_parser("evaluate", help="held-out numbers of a model as JSON")
+    evaluate.add_argument("checkpoint", help="final.pt or run directory")
+    evaluate.add_argument("--k", type=int, default=5000,
+                          help="importance samples of the NLL (VAEs); 0 = ELBO only")
+    evaluate.add_argument("--n", type=int, default=0, help="test images to use; 0 = all")
+    evaluate.add_argument("--batch", type=int, default=100)
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--out", help="write the JSON report here too")
+    evaluate.add_argument("--data-root")
+    evaluate.set_defaults(run=_evaluate)
     return p
 
 
