@@ -42,7 +42,7 @@ def plot_metrics(metrics_path: str | Path, out_path: str | Path) -> Path:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.1, top=0.92, wspace=0.3, hspace=0.5)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.92, wspace=0.3, hspace=0.5)
     fig.savefig(out_path, dpi=90)
     plt.close(fig)
     return Path(out_path)
@@ -65,8 +65,8 @@ def prediction_grid(images: Tensor, labels: Tensor, predictions: Tensor,
     pad, size = 2, images.shape[-1]
     grid = make_grid(_to_display(images).permute(0, 3, 1, 2), nrow=cols, padding=pad,
                      pad_value=1.0).permute(1, 2, 0).numpy()
-    rows = math.ceil(len(images) / cols)
-    fig, ax = plt.subplots(figsize=(cols * 0.9, rows * 1.05))
+    width = cols * 0.9  # inches; the height keeps the grid's aspect ratio
+    fig, ax = plt.subplots(figsize=(width, width * grid.shape[0] / grid.shape[1]))
     ax.imshow(grid, vmin=0, vmax=1)
     ax.axis("off")
     for i, (y, p) in enumerate(zip(labels.tolist(), predictions.tolist(), strict=True)):
