@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["mnist", "fashion"])
     parser.add_argument("--k", type=int, default=1000, help="importance samples of the NLL")
     parser.add_argument("--out", default="runs/vae_family")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     extra = [item for item in args.items if "=" in item]
     variants = [item for item in args.items if "=" not in item] or VARIANTS
 
