@@ -44,7 +44,7 @@ class TrainConfig:
     max_steps: int = 0  # stop after this many optimisation steps; 0 = no limit
     batch_size: int = 128  # global batch: split across processes under torchrun
     lr: float = 1e-3
-    optimizer: str = "adam"  # see genmodels.train.optim.OPTIMIZERS
+    optimizer: str = "adam"  # see genmodels.optim.OPTIMIZERS
     momentum: float = 0.0  # SGD only
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # Adam/AdamW only
     weight_decay: float = 0.0

@@ -23,13 +23,13 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from genmodels.config import Config, dump_toml
+from genmodels.config import Config, ConfigError, dump_toml
 from genmodels.data.build import RunData, build_data
 from genmodels.models.base import MODELS, Batch, Losses, Model, Phase
+from genmodels.optim import make_optimizer, make_scheduler
 from genmodels.train import distributed as dist
 from genmodels.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from genmodels.train.ema import EMA
-from genmodels.train.optim import make_optimizer, make_scheduler
 from genmodels.utils import resolve_device, seed_everything
 
 CHECKPOINT_FORMAT = "genmodels/checkpoint/1"
@@ -87,6 +87,10 @@ class Trainer:
         if t.amp and not self.amp:
             warnings.warn("train.amp=true needs CUDA; training in float32 on the CPU",
                           stacklevel=2)
+        if self.amp and any(getattr(o, "requires_closure", False)
+                            for o in self.optimizers.values()):
+            raise ConfigError(f"train.optimizer = {t.optimizer!r} re-evaluates the loss through "
+                              "a closure, which AMP's GradScaler cannot do; set train.amp=false")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.ema = EMA(self.model, t.ema) if t.ema > 0 else None
 
