@@ -68,6 +68,7 @@ class DataConfig:
 
     name: str = "mnist"  # mnist | fashion | ring | grid | stacked_mnist
     root: str = ""  # data folder; empty = --data-root, then $GENMODELS_DATA, then the default
+    download: bool = False  # fetch missing MNIST/Fashion-MNIST files (needs a network)
     subset: int = 0  # use only the first N training examples; 0 = all
     view: str = "unit"  # unit [0,1] | symmetric [-1,1] | dynamic_binary | static_binary
     validation: bool = False  # hold out the seeded 5k validation split and evaluate on it

@@ -65,13 +65,13 @@ def dataset_tensors(config: DataConfig, root: str | None = None,
     if name not in DATASETS:
         raise ConfigError(f"data.name = {name!r}; choose one of: {', '.join(DATASETS)}")
     source = "mnist" if name == "stacked_mnist" else name
-    train_set = load_images(source, "train", config.root or root)
+    train_set = load_images(source, "train", config.root or root, download=config.download)
     if config.validation:
         train_idx, val_idx = train_val_split(len(train_set), 5000, seed=0)
         train = (train_set.images[train_idx], train_set.labels[train_idx])
         held_out = (train_set.images[val_idx], train_set.labels[val_idx])
     else:
-        test_set = load_images(source, "test", config.root or root)
+        test_set = load_images(source, "test", config.root or root, download=config.download)
         train = (train_set.images, train_set.labels)
         held_out = (test_set.images, test_set.labels)
     if name == "stacked_mnist":
