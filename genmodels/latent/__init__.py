@@ -1,0 +1,27 @@
+"""Latent-space tools: encode, interpolate, traverse, 2-D maps, class arithmetic, and diverse
+sampling by Huber-energy quantization of the latent law."""
+
+from genmodels.latent.figures import image_table, scatter_codes
+from genmodels.latent.quantize import (
+    aggregate_posterior_sampler,
+    diverse_samples,
+    huber_energy_to_target,
+    prior_sampler,
+    quantize,
+)
+from genmodels.latent.tools import (
+    class_arithmetic,
+    class_means,
+    encode_dataset,
+    interpolate,
+    latent_map,
+    lerp,
+    principal_directions,
+    slerp,
+    traverse,
+)
+
+__all__ = ["aggregate_posterior_sampler", "class_arithmetic", "class_means", "diverse_samples",
+           "encode_dataset", "huber_energy_to_target", "image_table", "interpolate",
+           "latent_map", "lerp", "principal_directions", "prior_sampler", "quantize",
+           "scatter_codes", "slerp", "traverse"]
