@@ -131,3 +131,23 @@ def test_with_a_real_vae(tmp_path):
     assert scatter_codes(codes, torch.arange(20) % 10, tmp_path / "s.png").exists()
     with pytest.raises(ValueError, match="lerp or slerp"):
         interpolate(model, x[0], x[1], method="cubic")
+
+
+def test_cli_writes_every_figure(tmp_path, data_root, capsys):
+    from conftest import tiny_config
+
+    from genmodels.cli import main
+    from genmodels.train import Trainer
+
+    config = tiny_config(model={"kind": "vae", "latent_dim": 4, "hidden": [32]},
+                         train={"max_steps": 5})
+    Trainer(config, tmp_path / "run", data_root=data_root).fit()
+    for tool in ("interpolate", "traverse", "map", "scatter", "arithmetic", "quantize"):
+        out = tmp_path / f"{tool}.png"
+        assert main(["latent", tool, str(tmp_path / "run"), "--n", "300", "--out", str(out),
+                     "--data-root", data_root]) == 0
+        assert out.stat().st_size > 0
+    assert "quantized samples cover" in capsys.readouterr().out
+    assert main(["latent", "map", "genmodels/weights/mnist_cnn.pt", "--data-root",
+                 data_root]) == 2
+    assert "latent tools need a VAE" in capsys.readouterr().err
