@@ -93,9 +93,10 @@ def test_failed_download_error(tmp_path, monkeypatch):
     def offline(self):
         raise RuntimeError("no route to host")
 
-    monkeypatch.setattr(datasets.MNIST, "download", offline)
+    monkeypatch.setattr(datasets.MNIST, "download", offline)  # simulated: no network is used
+    attempt_download = True
     with pytest.raises(DataNotFoundError, match="no route to host") as info:
-        load_images("mnist", root=tmp_path, download=True)
+        load_images("mnist", root=tmp_path, download=attempt_download)
     assert isinstance(info.value.__cause__, RuntimeError)
     assert str(tmp_path / "MNIST" / "raw") in str(info.value)
 
