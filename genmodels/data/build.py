@@ -42,7 +42,7 @@ class RunData:
         return self
 
 
-def _view(name: str, seed: int):
+def _view(name: str):
     """The float view of uint8 images, applied per batch as ``transform(x, generator)``."""
     if name == "unit" or name == "static_binary":  # static draws are made once, up front
         return lambda x, generator: to_unit(x)
@@ -97,7 +97,7 @@ def build_data(config: DataConfig, batch_size: int, root: str | None = None, see
     batches, each yielding float views of the images and their labels."""
     train, held_out = dataset_tensors(config, root, seed)
     is_image = config.name not in TOY_DATASETS
-    view = _view(config.view, seed) if is_image else None
+    view = _view(config.view) if is_image else None
     if batch_size > len(train[0]):
         raise ConfigError(f"train.batch_size = {batch_size} exceeds the {len(train[0])} "
                           "training examples; lower it or raise data.subset")
