@@ -91,4 +91,20 @@ def save_image_grid(images: Tensor, out_path: str | Path, nrow: int = 8) -> Path
     return Path(out_path)
 
 
-__all__ = ["plot_metrics", "prediction_grid", "read_metrics", "save_image_grid"]
+def scatter_points(points: Tensor, out_path: str | Path, reference: Tensor | None = None) -> Path:
+    """Scatter of 2-D samples (n, 2), over reference points (e.g. held-out data) in grey."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    if reference is not None:
+        ref = reference.detach().cpu().numpy()
+        ax.scatter(ref[:, 0], ref[:, 1], s=2, c="0.75", label="data")
+    xy = points.detach().cpu().numpy()
+    ax.scatter(xy[:, 0], xy[:, 1], s=2, c="tab:blue", alpha=0.6, label="samples")
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=8, markerscale=4)
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return Path(out_path)
+
+
+__all__ = ["plot_metrics", "prediction_grid", "read_metrics", "save_image_grid", "scatter_points"]

@@ -2,7 +2,8 @@
 
 from genmodels.models.base import MODELS, Model, Phase, register
 from genmodels.models.classifier import Classifier, ClassifierConfig
+from genmodels.models.gan import GAN, GANConfig
 from genmodels.models.vae import IWAE, VAE, WAE, RadonSobolevAE, SlicedWAE
 
-__all__ = ["IWAE", "MODELS", "VAE", "WAE", "Classifier", "ClassifierConfig", "Model", "Phase",
-           "RadonSobolevAE", "SlicedWAE", "register"]
+__all__ = ["GAN", "IWAE", "MODELS", "VAE", "WAE", "Classifier", "ClassifierConfig", "GANConfig",
+           "Model", "Phase", "RadonSobolevAE", "SlicedWAE", "register"]

@@ -62,6 +62,9 @@ class Model(nn.Module):
         raise TypeError(f"{type(self).__name__} must define loss() or phases()")
 
     # --- optional hooks -------------------------------------------------------------------
+    def validate(self, config: Any) -> None:
+        """Raise ConfigError if the run's config (a :class:`genmodels.config.Config`) does not
+        suit the model, e.g. a batch size that packing does not divide."""
     @torch.no_grad()
     def evaluate(self, batches: Iterable[Batch]) -> dict[str, float]:
         """Held-out metrics; the default averages :meth:`loss` over the batches."""

@@ -41,17 +41,21 @@ class MLPDecoder(nn.Module):
 
 class ConvEncoder(nn.Module):
     """DCGAN-style: 4×4 stride-2 convolutions 28 -> 14 -> 7 (one per entry of ``channels``, at
-    most two), then a linear map to ``out_dim``. (N, C, 28, 28) -> (N, out_dim)."""
+    most two), then a linear map to ``out_dim``. (N, C, 28, 28) -> (N, out_dim). With
+    ``batch_norm``, every convolution but the first is batch-normalised (Radford et al. 2016)."""
 
     def __init__(self, in_channels: int, channels: Sequence[int], out_dim: int,
-                 hidden: int = 0, activation: type[nn.Module] = nn.ReLU) -> None:
+                 hidden: int = 0, activation: type[nn.Module] = nn.ReLU,
+                 batch_norm: bool = False) -> None:
         super().__init__()
         if not 1 <= len(channels) <= 2:
             raise ValueError(f"conv nets take 1 or 2 stages (28 -> 14 -> 7), got {channels}")
         layers: list[nn.Module] = []
         c_in, size = in_channels, IMAGE_SIZE
-        for c in channels:
-            layers += [nn.Conv2d(c_in, c, 4, stride=2, padding=1), activation()]
+        for i, c in enumerate(channels):
+            norm = batch_norm and i > 0
+            layers += [nn.Conv2d(c_in, c, 4, stride=2, padding=1, bias=not norm),
+                       *([nn.BatchNorm2d(c)] if norm else []), activation()]
             c_in, size = c, size // 2
         layers.append(nn.Flatten())
         if hidden:
@@ -65,24 +69,31 @@ class ConvEncoder(nn.Module):
 
 class ConvDecoder(nn.Module):
     """Mirror of :class:`ConvEncoder`: linear -> (channels[0], 7, 7) -> 4×4 stride-2 transposed
-    convolutions up to (out_channels, 28, 28). (N, latent_dim) -> (N, C, 28, 28)."""
+    convolutions up to (out_channels, 28, 28). (N, latent_dim) -> (N, C, 28, 28). With
+    ``batch_norm``, every hidden layer is batch-normalised (the DCGAN generator)."""
 
     def __init__(self, latent_dim: int, channels: Sequence[int], out_channels: int,
-                 hidden: int = 0, activation: type[nn.Module] = nn.ReLU) -> None:
+                 hidden: int = 0, activation: type[nn.Module] = nn.ReLU,
+                 batch_norm: bool = False) -> None:
         super().__init__()
         if not 1 <= len(channels) <= 2:
             raise ValueError(f"conv nets take 1 or 2 stages (7 -> 14 -> 28), got {channels}")
         size = IMAGE_SIZE // 2 ** len(channels)
+
+        def norm(kind: type[nn.Module], width: int) -> list[nn.Module]:
+            return [kind(width)] if batch_norm else []
+
         layers: list[nn.Module] = []
         if hidden:
-            layers += [nn.Linear(latent_dim, hidden), activation()]
-        layers += [nn.Linear(hidden or latent_dim, channels[0] * size * size), activation(),
+            layers += [nn.Linear(latent_dim, hidden), *norm(nn.BatchNorm1d, hidden), activation()]
+        layers += [nn.Linear(hidden or latent_dim, channels[0] * size * size),
+                   *norm(nn.BatchNorm1d, channels[0] * size * size), activation(),
                    nn.Unflatten(1, (channels[0], size, size))]
         outs = [*channels[1:], out_channels]
         for i, (c_in, c_out) in enumerate(zip(channels, outs, strict=True)):
             layers.append(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1))
             if i < len(outs) - 1:
-                layers.append(activation())
+                layers += [*norm(nn.BatchNorm2d, c_out), activation()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: Tensor) -> Tensor:

@@ -76,7 +76,15 @@ class Trainer:
         self.batches = self.data.train
         self.total_steps = t.max_steps or t.epochs * len(self.batches)
 
+        self.model.validate(config)
         self.phases: list[Phase] = self.model.phases()
+        local_batch = t.batch_size // self.world_size
+        for phase in self.phases:
+            if local_batch % phase.repeats:
+                raise ConfigError(f"the batch of {local_batch} per process cannot be split into "
+                                  f"{phase.repeats} equal micro-batches for the "
+                                  f"{phase.optimizer!r} updates; make train.batch_size a "
+                                  "multiple of it")
         groups = self.model.parameter_groups()
         self.params = {name: list(g["params"] if isinstance(g, dict) else g)
                        for name, g in groups.items()}

@@ -1,0 +1,116 @@
+"""GAN objectives against hand computations, the gradient penalty, packing and config errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from conftest import tiny_config
+
+from genmodels.config import ConfigError, config_from_dict
+from genmodels.metrics import energy_distance
+from genmodels.models import MODELS
+from genmodels.models.gan_losses import CRITIC_LOSSES, GENERATOR_LOSSES, gradient_penalty
+from genmodels.train import Trainer
+
+D_REAL, D_FAKE = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([-0.5, 1.5])
+
+
+def sigmoid(v: float) -> float:
+    return 1 / (1 + math.exp(-v))
+
+
+def mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values)
+
+
+@pytest.mark.parametrize("kind, critic, generator", [
+    ("minimax", mean(-math.log(sigmoid(r)) for r in D_REAL.tolist())
+     + mean(-math.log(1 - sigmoid(f)) for f in D_FAKE.tolist()),
+     mean(math.log(1 - sigmoid(f)) for f in D_FAKE.tolist())),
+    ("non_saturating", mean(-math.log(sigmoid(r)) for r in D_REAL.tolist())
+     + mean(-math.log(1 - sigmoid(f)) for f in D_FAKE.tolist()),
+     mean(-math.log(sigmoid(f)) for f in D_FAKE.tolist())),
+    ("wgan_gp", 0.5 - 0.5, -0.5),
+    ("hinge", mean(max(0, 1 - r) for r in D_REAL.tolist())
+     + mean(max(0, 1 + f) for f in D_FAKE.tolist()), -0.5),
+    ("least_squares", 0.5 * mean((r - 1) ** 2 for r in D_REAL.tolist())
+     + 0.5 * mean(f**2 for f in D_FAKE.tolist()),
+     0.5 * mean((f - 1) ** 2 for f in D_FAKE.tolist())),
+])
+def test_losses_by_hand(kind, critic, generator):
+    assert float(CRITIC_LOSSES[kind](D_REAL, D_FAKE)) == pytest.approx(critic, rel=1e-6)
+    assert float(GENERATOR_LOSSES[kind](D_FAKE)) == pytest.approx(generator, rel=1e-6, abs=1e-7)
+
+
+def test_gradient_penalty_against_autograd():
+    weight = torch.tensor([[3.0, -4.0]])
+    critic = lambda x: (x @ weight.T).squeeze(1) + 0.1 * x.pow(2).sum(1)  # noqa: E731
+    real, fake = torch.randn(6, 2), torch.randn(6, 2)
+    gen = torch.Generator().manual_seed(0)
+    penalty = gradient_penalty(critic, real, fake, generator=gen)
+    eps = torch.rand(6, 1, generator=torch.Generator().manual_seed(0))
+    mixed = eps * real + (1 - eps) * fake
+    grad = weight + 0.2 * mixed  # the analytic gradient of the critic
+    expected = (grad.norm(dim=1) - 1).pow(2).mean()
+    torch.testing.assert_close(penalty, expected)
+
+
+def make(**model):
+    return MODELS["gan"](config_from_dict({"model": {"kind": "gan", **model}}).model)
+
+
+def test_packing_shapes():
+    images = make(net="dcgan", channels=[8, 16], latent_dim=4, pack=4)
+    x = torch.rand(8, 1, 28, 28) * 2 - 1
+    assert images.pack(x).shape == (2, 4, 28, 28)
+    torch.testing.assert_close(images.pack(x)[1, 2], x[6, 0])  # pack 1 holds samples 4..7
+    assert images.judge(x).shape == (2,)
+    points = make(net="mlp", hidden=[8], pack=2)
+    assert points.judge(torch.randn(6, 2)).shape == (3,)
+    with pytest.raises(ConfigError, match="cannot be packed"):
+        points.pack(torch.randn(5, 2))
+
+
+def test_samples_and_losses_are_finite():
+    for loss in ("minimax", "wgan_gp", "hinge", "least_squares", "energy", "mmd"):
+        model = make(net="mlp", hidden=[16], loss=loss, spectral_norm=loss == "hinge")
+        batch = (torch.randn(16, 2),)
+        for phase in model.phases():
+            assert torch.isfinite(phase.loss(batch)["loss"])
+    images = make(net="dcgan", channels=[8, 16], latent_dim=4).sample(3)
+    assert images.shape == (3, 1, 28, 28) and 0 <= images.min() and images.max() <= 1
+
+
+def test_kernel_loss_is_the_energy_distance():
+    model = make(net="mlp", hidden=[8], loss="energy")
+    assert model.critic is None and set(model.parameter_groups()) == {"generator"}
+    real = torch.randn(32, 2)
+    torch.manual_seed(0)
+    loss = model.kernel_generator_loss((real,))["loss"]
+    torch.manual_seed(0)
+    torch.testing.assert_close(loss, energy_distance(model.generate(32), real))
+
+
+@pytest.mark.parametrize("model, train, message", [
+    ({"n_critic": 3}, {"batch_size": 32}, "cannot be split into 3 equal micro-batches"),
+    ({"pack": 3}, {"batch_size": 32}, "not divisible by model.pack = 3"),
+])
+def test_batch_divisibility_is_a_config_error(tmp_path, data_root, model, train, message):
+    config = tiny_config(model={"kind": "gan", "net": "dcgan", "channels": [8, 16], **model},
+                         train=train)
+    with pytest.raises(ConfigError, match=message):
+        Trainer(config, tmp_path, data_root=data_root)
+
+
+def test_separate_learning_rates(tmp_path):
+    config = tiny_config(model={"kind": "gan", "net": "mlp", "hidden": [8], "lr_generator": 1e-4,
+                                "lr_critic": 4e-4},
+                         data={"name": "ring", "toy_size": 256}, train={"max_steps": 2})
+    trainer = Trainer(config, tmp_path)
+    assert trainer.optimizers["generator"].param_groups[0]["lr"] == 1e-4
+    assert trainer.optimizers["critic"].param_groups[0]["lr"] == 4e-4
+    trainer.fit()
+    assert (tmp_path / "figures" / "samples_0000002.png").exists()
