@@ -11,6 +11,8 @@ from pathlib import Path
 import torch
 
 from genmodels.config import ConfigError, load_config
+from genmodels.inpaint import command as inpaint_command
+from genmodels.latent import command as latent_command
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -118,6 +120,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scratch(args: argparse.Namespace) -> int:
+    from genmodels.scratch import save_loss_curve, train_iris
+
+    run = train_iris(epochs=args.epochs, seed=args.seed)
+    print(f"accuracy {run.test_accuracy:.4f}")
+    print(f"wrote {save_loss_curve(run.losses, args.out)}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genmodels", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -161,6 +172,16 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", help="write the JSON report here too")
     evaluate.add_argument("--data-root")
     evaluate.set_defaults(run=_evaluate)
+
+    latent_command.register(sub)
+    inpaint_command.register(sub)
+
+    scratch = sub.add_parser("scratch", help="the NumPy MLP with hand-written backprop")
+    scratch.add_argument("task", choices=["iris"], help="iris: 4-32-16-3 net, 30%% held out")
+    scratch.add_argument("--epochs", type=int, default=100)
+    scratch.add_argument("--seed", type=int, default=0, help="seeds the split and the weights")
+    scratch.add_argument("--out", default="iris_loss.png", help="loss-curve PNG")
+    scratch.set_defaults(run=_scratch)
     return p
 
 
@@ -171,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         args.config = None
     try:
         return args.run(args)
-    except (ConfigError, FileNotFoundError, ValueError) as err:
+    except (ConfigError, FileNotFoundError, ValueError, TypeError) as err:
         print(f"genmodels {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,103 @@
+"""How good are completions: pixel error, what a classifier sees in them, and the model's own
+conditional likelihood -log p(x_miss | x_obs).
+
+Completions are (n, S, C, H, W), truths (n, C, H, W), masks (n, 1, H, W) with 1 = observed.
+``classifier`` is any callable from images (N, C, H, W) to logits (N, classes), such as
+``genmodels.classifier()``, which takes images in [0, 1] (use ``final="mean"`` completions of a
+Gaussian decoder, whose draws can leave that range).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from genmodels.inpaint.masks import check_mask
+from genmodels.inpaint.methods import defensive_codes
+from genmodels.models import VAE, vae
+
+ImageClassifier = Callable[[Tensor], Tensor]  # images (N, C, H, W) -> logits (N, classes)
+
+
+def masked_mse(completions: Tensor, truth: Tensor, mask: Tensor) -> float:
+    """Squared error per missing pixel (and channel), averaged over each image's completions,
+    then over images."""
+    missing = (1 - mask)[:, None].expand_as(completions)
+    squared = (completions - truth[:, None]).pow(2) * missing
+    per_image = squared.flatten(1).sum(1) / missing.flatten(1).sum(1)
+    return float(per_image.mean())
+
+
+@torch.no_grad()
+def completion_classes(completions: Tensor, classifier: ImageClassifier) -> Tensor:
+    """(n, S) classes the classifier gives the completions."""
+    n, samples = completions.shape[:2]
+    return classifier(completions.flatten(0, 1)).argmax(1).view(n, samples)
+
+
+def classifier_accuracy(completions: Tensor, labels: Tensor, classifier: ImageClassifier) -> float:
+    """Share of all n·S completions classified as their image's label (n,)."""
+    classes = completion_classes(completions, classifier)
+    return float((classes == labels.to(classes.device)[:, None]).float().mean())
+
+
+def true_class_share(completions: Tensor, labels: Tensor, classifier: ImageClassifier) -> float:
+    """Share of images whose label is the class of at least one of their S completions."""
+    classes = completion_classes(completions, classifier)
+    return float((classes == labels.to(classes.device)[:, None]).any(1).float().mean())
+
+
+def completion_class_entropy(completions: Tensor, classifier: ImageClassifier) -> float:
+    """Entropy (nats) of the empirical law of each image's S completion classes, averaged over
+    images: 0 when all completions of an image look alike, up to log min(S, classes)."""
+    classes = completion_classes(completions, classifier)
+    counts = torch.zeros(len(classes), int(classes.max()) + 1, device=classes.device)
+    counts.scatter_add_(1, classes, torch.ones_like(classes, dtype=counts.dtype))
+    shares = counts / classes.shape[1]
+    entropy = -(shares * torch.log(shares.clamp_min(1e-30))).sum(1)
+    return float(entropy.mean())
+
+
+@torch.no_grad()
+def conditional_nll(model: VAE, x: Tensor, mask: Tensor, k: int = 1000,
+                    prior_share: float = 0.1) -> Tensor:
+    """(n,) −log p(x_miss | x_obs) = log p(x_obs) − log p(x) in nats, for the model's likelihood.
+
+    Both terms are importance-sampled (Burda et al. 2016) with the same k codes z_j drawn
+    from the defensive mixture r = (1 − a) q(z | x) + a p(z), a = ``prior_share``, where q is
+    ``model.proposal`` on the FULL image x (the truth is known here; see
+    :func:`~genmodels.inpaint.methods.defensive_codes`): p(x) ≈ (1/k) Σ_j p(x|z_j) p(z_j) /
+    r(z_j), and p(x_obs) the same with p(x_obs | z_j), the missing pixels marginalised out of
+    the pixel-wise likelihood. q(z | x) is often narrower than p(z | x_obs); the prior share
+    keeps the weights of p(x_obs) bounded. Sharing the codes makes the errors of the two
+    estimates partly cancel, and with a Bernoulli likelihood the estimate is never negative.
+    As in ``VAE.log_likelihood``, codes are drawn in chunks (``vae.IMAGES_PER_CHUNK`` decoded
+    images at most) with a streaming log-sum-exp.
+
+    With a Bernoulli likelihood ``x`` must be binary (e.g. ``data.static_binarize``).
+    """
+    if k < 1:
+        raise ValueError(f"the number k of importance samples should be positive, got {k}")
+    model.check(x)
+    check_mask(mask, x)
+    if model.config.likelihood == "bernoulli" and not ((x == 0) | (x == 1)).all():
+        raise ValueError("conditional_nll of a Bernoulli model needs binary images: grey levels "
+                         "have no probability under it (use genmodels.data.static_binarize)")
+    mask = mask.to(x.device)
+    q, prior = model.proposal(x), model.prior()
+    chunk = max(1, min(k, vae.IMAGES_PER_CHUNK // len(x)))
+    log_p_full = torch.full((len(x),), -math.inf, device=x.device)
+    log_p_observed = log_p_full.clone()
+    for start in range(0, k, chunk):
+        z, log_proposal = defensive_codes(q, prior, min(chunk, k - start), prior_share)
+        pixel_log_probs = model.decode(z).base_dist.log_prob(x)  # (s, n, C, H, W)
+        log_prior_ratio = prior.log_prob(z) - log_proposal
+        log_w_full = pixel_log_probs.flatten(2).sum(2) + log_prior_ratio
+        log_w_observed = torch.where(mask.bool(), pixel_log_probs, 0.0).flatten(2).sum(2) \
+            + log_prior_ratio  # the missing pixels marginalised out
+        log_p_full = torch.logaddexp(log_p_full, torch.logsumexp(log_w_full, dim=0))
+        log_p_observed = torch.logaddexp(log_p_observed, torch.logsumexp(log_w_observed, dim=0))
+    return log_p_observed - log_p_full  # the 1/k of both estimates cancel
