@@ -1,4 +1,5 @@
-"""Command line: ``genmodels train | summary | accuracy | sample | evaluate``; see ``-h``."""
+"""Command line: ``genmodels train | summary | accuracy | sample | evaluate | latent | inpaint
+| scratch``; see ``genmodels -h``."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Optimisers and learning-rate schedules built from :class:`~genmodels.config.TrainConfig`.
 
-``OPTIMIZERS`` maps ``train.optimizer`` names to factories ``(param_groups, train_config)``;
-other modules (e.g. SGD-G2) add themselves to it.
+``OPTIMIZERS`` maps ``train.optimizer`` names to factories ``(param_groups, train_config)``.
+Optimisers that set their own rate (``adapts_lr = True``, e.g. SGD-G2) take no schedule.
 """
 
 from __future__ import annotations
@@ -11,11 +11,21 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
 from genmodels.config import ConfigError, TrainConfig
+from genmodels.optim.sgd_g2 import SGDG2
 
 OptimizerFactory = Callable[[list[dict[str, Any]], TrainConfig], torch.optim.Optimizer]
+
+
+def _sgd_g2(groups: list[dict[str, Any]], c: TrainConfig) -> SGDG2:
+    """SGD-G2 from ``train.lr`` (the initial rate) with the paper's β = 0.9."""
+    if c.weight_decay or c.momentum:
+        raise ConfigError("train.optimizer = 'sgd_g2' has no weight decay or momentum; "
+                          "set train.weight_decay=0 and train.momentum=0")
+    return SGDG2(groups, lr=c.lr, beta=0.9)
+
 
 OPTIMIZERS: dict[str, OptimizerFactory] = {
     "sgd": lambda groups, c: torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum,
@@ -26,6 +36,7 @@ OPTIMIZERS: dict[str, OptimizerFactory] = {
                                                  weight_decay=c.weight_decay),
     "rmsprop": lambda groups, c: torch.optim.RMSprop(groups, lr=c.lr, momentum=c.momentum,
                                                      weight_decay=c.weight_decay),
+    "sgd_g2": _sgd_g2,
 }
 
 
@@ -49,7 +60,22 @@ def lr_factor(schedule: str, total_steps: int, n0: int) -> Callable[[int], float
     raise ConfigError(f"train.schedule = {schedule!r}; choose constant, inverse or cosine")
 
 
+class KeepLR(LRScheduler):
+    """The scheduler of an optimiser that adapts its own rate: it leaves ``lr`` as the optimiser
+    set it and reports it through ``get_last_lr()``."""
+
+    def get_lr(self) -> list[float]:
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig,
-                   total_steps: int) -> LambdaLR:
+                   total_steps: int) -> LRScheduler:
+    """``LambdaLR`` with :func:`lr_factor`, or :class:`KeepLR` for an optimiser with
+    ``adapts_lr = True``: a LambdaLR would reset its rate to ``initial_lr * factor`` each step."""
+    if getattr(optimizer, "adapts_lr", False):
+        if config.schedule != "constant":
+            raise ConfigError(f"train.optimizer = {config.optimizer!r} adapts its own learning "
+                              f"rate; set train.schedule = 'constant', not {config.schedule!r}")
+        return KeepLR(optimizer)
     return LambdaLR(optimizer, lr_factor(config.schedule, max(total_steps, 1),
                                          config.schedule_n0))
