@@ -130,6 +130,13 @@ def _scratch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from genmodels.pipelines.report import write_report
+
+    print(f"wrote {write_report(args.run_dir, args.data_root, args.seed)}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genmodels", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -175,6 +182,12 @@ def parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(run=_evaluate)
 
     latent_command.register(sub)
+
+    report = sub.add_parser("report", help="one-page Markdown report of a trained VAE run")
+    report.add_argument("run_dir", help="run directory")
+    report.add_argument("--seed", type=int, default=0)
+    report.add_argument("--data-root")
+    report.set_defaults(run=_report)
     inpaint_command.register(sub)
 
     scratch = sub.add_parser("scratch", help="the NumPy MLP with hand-written backprop")

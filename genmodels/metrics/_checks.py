@@ -37,3 +37,19 @@ def check_samples(x: Tensor | np.ndarray, y: Tensor | np.ndarray | None = None,
                          f"d={y.shape[1]}")
     dtype = torch.float64 if torch.float64 in (x.dtype, y.dtype) else torch.float32
     return x.to(dtype), y.to(device=x.device, dtype=dtype)
+
+
+def check_neighbours(k: int, n: int, name: str) -> None:
+    """Raise ValueError unless 1 <= k < n: the k nearest neighbours of each of the n points of
+    ``name``, the point itself left out, must exist."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    if k >= n:
+        raise ValueError(f"k={k} nearest neighbours need k < n, but {name} has n={n} points "
+                         f"(each point's neighbours exclude itself)")
+
+
+def check_positive_int(value: int, name: str) -> None:
+    """Raise ValueError unless ``value`` is an int >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")

@@ -155,6 +155,7 @@ class Trainer:
             self.save_checkpoint()
         if not t.figure_every or self.step % t.figure_every:
             self.write_figures()
+        self.plot()
         self.save_model(self.out / "final.pt")
         return self.model
 

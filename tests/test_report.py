@@ -1,0 +1,22 @@
+"""The demo's report pipeline on a tiny VAE."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import tiny_config
+
+from genmodels.pipelines.report import write_report
+from genmodels.train import Trainer
+
+
+def test_report_links_every_figure(tmp_path, data_root):
+    config = tiny_config(model={"kind": "vae", "latent_dim": 4, "hidden": [32]},
+                         data={"view": "dynamic_binary"}, train={"max_steps": 5})
+    Trainer(config, tmp_path, data_root=data_root).fit()
+    report = write_report(tmp_path, data_root, repeats=2, quantize_steps=5).read_text()
+    for name in ("samples.png", "interpolation.png", "inpainting.png", "metrics.png"):
+        assert (tmp_path / name).exists() and (name in report or name == "metrics.png")
+    numbers = json.loads((tmp_path / "diversity.json").read_text())
+    assert numbers["fid_mnist"] > 0 and 1 <= numbers["classes_covered_by_samples"] <= 10
+    assert 1 <= numbers["vendi"] <= 2000 and 1 <= numbers["classes_covered_10_iid"] <= 10
