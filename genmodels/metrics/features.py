@@ -10,6 +10,7 @@ uint8 images are divided by 255; float images must already lie in [0, 1].
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -54,6 +55,16 @@ def apply_in_batches(fn: Callable[[Tensor], T], images: Tensor, batch_size: int,
                 for i in range(0, len(images), batch_size)]
 
 
+@functools.cache
+def shipped_cnn(device: torch.device) -> nn.Module:
+    """The shipped MNIST CNN (``genmodels.classifier()``) as its bare ``ConvNet`` on ``device``:
+    ``forward`` gives logits, ``features`` the 128-d penultimate layer, ``head`` the logits from
+    it. Loaded, and its sha256 checked, once per device and process; frozen, in eval mode."""
+    from genmodels.io import classifier
+
+    return classifier(device).net
+
+
 def mnist_features_and_labels(images: Tensor, batch_size: int = 1000) -> tuple[Tensor, Tensor]:
     """FID-MNIST features (N, 128 C) and predicted digits (N, C) of images (N, C, 28, 28).
 
@@ -62,10 +73,8 @@ def mnist_features_and_labels(images: Tensor, batch_size: int = 1000) -> tuple[T
     the features, concatenated channel by channel, and the logits computed from them the
     argmax digit of each channel, in one forward pass. ``batch_size`` images at a time.
     """
-    from genmodels.io import classifier
-
     check_image_batch(images, size=(28, 28))
-    net = classifier(images.device).net  # ConvNet: logits = head(features(x))
+    net = shipped_cnn(images.device)
     channels = images.shape[1]
     single = images.flatten(0, 1).unsqueeze(1)  # (N * C, 1, H, W), channels of an image adjacent
 

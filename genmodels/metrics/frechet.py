@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx, once_differentiable
 
 from genmodels.metrics._checks import check_positive_int, check_samples
+from genmodels.metrics.features import image_features
 
 Samples = Tensor | np.ndarray
 
@@ -124,8 +125,6 @@ def fid(x_images: Tensor, y_images: Tensor, features: str | nn.Module = "mnist",
     images to (batch, d); see ``genmodels.metrics.features``. uint8 images are divided by 255;
     float images must lie in [0, 1].
     """
-    from genmodels.metrics.features import image_features
-
     return frechet_distance(image_features(x_images, features, batch_size),
                             image_features(y_images, features, batch_size))
 

@@ -17,7 +17,12 @@ from torch import Tensor, nn
 
 from genmodels.data import mode_index
 from genmodels.metrics._checks import check_positive_int, check_samples
-from genmodels.metrics.features import apply_in_batches, check_image_batch, module_device
+from genmodels.metrics.features import (
+    apply_in_batches,
+    check_image_batch,
+    module_device,
+    shipped_cnn,
+)
 
 STACKED_MNIST_MODES = 1000
 STACKED_MNIST_SAMPLES = 26_000  # as VEEGAN and PacGAN
@@ -63,9 +68,7 @@ def _predict(images: Tensor, classifier: nn.Module | None, batch_size: int) -> T
     """argmax labels (n,) of ``classifier`` logits over batches of single-channel images."""
     check_image_batch(images)
     if classifier is None:
-        from genmodels.io import classifier as shipped_classifier
-
-        classifier = shipped_classifier(images.device)
+        classifier = shipped_cnn(images.device)
     device = module_device(classifier, images.device)
     labels = apply_in_batches(lambda batch: classifier(batch).argmax(1), images, batch_size, device)
     return torch.cat(labels).cpu()
