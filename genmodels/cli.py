@@ -80,44 +80,17 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _first(batches, n: int):
-    """The batches' first ``n`` examples."""
-    seen = 0
-    for batch in batches:
-        if seen >= n:
-            return
-        take = min(len(batch[0]), n - seen)
-        yield tuple(t[:take] for t in batch)
-        seen += take
-
-
 def _evaluate(args: argparse.Namespace) -> int:
-    import dataclasses
     import json
 
-    from genmodels import load
-    from genmodels.data.build import build_data
-    from genmodels.utils import seed_everything
+    from genmodels.pipelines.evaluation import evaluate_source, write_evaluation
 
-    seed_everything(args.seed)
-    model = load(args.checkpoint)
-    config = model.run_config
-    if hasattr(model.config, "eval_samples"):
-        model.config.eval_samples = args.k
-    data = build_data(dataclasses.replace(config.data, subset=0, eval_batch_size=args.batch),
-                      config.train.batch_size, root=args.data_root, seed=config.train.seed)
-    n = min(args.n or len(data.eval.tensors[0]), len(data.eval.tensors[0]))
-    start = time.perf_counter()
-    with torch.no_grad():
-        report = model.evaluate(_first(data.eval, n))
-    report = {"checkpoint": str(args.checkpoint), "kind": config.kind,
-              "dataset": config.data.name, "view": config.data.view, "images": n,
-              "importance_samples": args.k if hasattr(model.config, "eval_samples") else None,
-              **report, "seconds": round(time.perf_counter() - start, 1)}
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    metrics = args.metrics.split(",") if args.metrics else None
+    report = evaluate_source(args.source, args.reference, metrics, n=args.n, k=args.k,
+                             seed=args.seed, data_root=args.data_root)
+    print(json.dumps({key: value for key, value in report.items() if key != "modes"}, indent=2))
+    for path in write_evaluation(report, args.out):
+        print(f"wrote {path}")
     return 0
 
 
@@ -170,14 +143,25 @@ def parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", default="samples.png")
     sample.set_defaults(run=_sample)
 
-    evaluate = sub.add_parser("evaluate", help="held-out numbers of a model as JSON")
-    evaluate.add_argument("checkpoint", help="final.pt or run directory")
+    evaluate = sub.add_parser(
+        "evaluate", help="metrics of a checkpoint or of samples, as JSON and Markdown",
+        description="A checkpoint (final.pt or run directory) gets its held-out numbers (a "
+        "VAE's -ELBO and importance-sampled NLL) and the metrics of n samples it draws; "
+        "samples (.pt tensor, .npy array or a folder of PNGs) get the sample metrics.")
+    evaluate.add_argument("source", help="checkpoint, run directory, .pt/.npy samples or PNG "
+                          "folder")
+    evaluate.add_argument("--reference", help="real images: mnist-test (default for samples), "
+                          "mnist-train, fashion-test, fashion-train, stacked-mnist-test, "
+                          "stacked-mnist-train; default for a model: its dataset's test split")
+    evaluate.add_argument("--metrics", help="comma-separated, from held_out, mixture, fid, kid, "
+                          "prdc, vendi, ndb, modes; default: all that apply")
+    evaluate.add_argument("--n", type=int, default=10_000,
+                          help="samples drawn (and reference images used) for sample metrics")
     evaluate.add_argument("--k", type=int, default=5000,
-                          help="importance samples of the NLL (VAEs); 0 = ELBO only")
-    evaluate.add_argument("--n", type=int, default=0, help="test images to use; 0 = all")
-    evaluate.add_argument("--batch", type=int, default=100)
+                          help="importance samples of a VAE's NLL; 0 = ELBO only")
     evaluate.add_argument("--seed", type=int, default=0)
-    evaluate.add_argument("--out", help="write the JSON report here too")
+    evaluate.add_argument("--out", default="evaluation.json",
+                          help="JSON report; a .md summary and a _classes.png go beside it")
     evaluate.add_argument("--data-root")
     evaluate.set_defaults(run=_evaluate)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,14 @@ def tiny_config(**sections: dict) -> Config:
             raw[section] = {}
         raw[section].update(values)
     return config_from_dict(raw)
+
+
+class InterruptAt:
+    """Sends this process SIGINT (Ctrl-C) after ``step`` steps."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step(self, trainer, losses):
+        if trainer.step == self.step:
+            os.kill(os.getpid(), signal.SIGINT)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
+from conftest import InterruptAt, tiny_config
 from torch import nn
 
 from genmodels.config import ConfigError, TrainConfig
@@ -205,15 +203,6 @@ def test_constant_schedule_keeps_the_adapted_rate():
         train_steps(reference_model, reference, x, 1)
         assert scheduler.get_last_lr() == [reference.param_groups[0]["lr"]]
         assert optimizer.param_groups[0]["lr"] == reference.param_groups[0]["lr"] != 1e-2
-
-
-class InterruptAt:
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step(self, trainer, losses):
-        if trainer.step == self.step:
-            os.kill(os.getpid(), signal.SIGINT)
 
 
 def test_trainer_runs_and_resumes_sgd_g2_bit_identically(tmp_path, data_root):

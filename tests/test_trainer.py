@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, tiny_config
+from conftest import ROOT, InterruptAt, tiny_config
 from torch import nn
 
 import genmodels
@@ -40,17 +40,6 @@ def metric_lines(run: Path) -> list[dict]:
 # Every source of randomness at once: dropout, dynamic binarisation, shuffling, EMA, cosine lr.
 RANDOM_RUN = {"model": {"dropout": 0.2}, "data": {"view": "dynamic_binary"},
               "train": {"epochs": 2, "ema": 0.9, "schedule": "cosine"}}
-
-
-class InterruptAt:
-    """Sends this process SIGINT (Ctrl-C) after ``step`` steps."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step(self, trainer, losses):
-        if trainer.step == self.step:
-            os.kill(os.getpid(), signal.SIGINT)
 
 
 def test_ctrl_c_saves_and_resume_is_bit_identical(tmp_path, data_root):

@@ -190,7 +190,7 @@ def evaluate_samples(samples: Tensor, reference: Tensor, metrics: Sequence[str] 
 
     - ``fid``: ``frechet_distance`` on FID-MNIST features (squared; unbiased covariances);
     - ``kid``: ``kid`` (mean and std over ``kid_subsets`` subsets of
-      min(``kid_subset_size``, N) points);
+      min(``kid_subset_size``, N) points; one subset when that is the whole smaller set);
     - ``prdc``: precision, recall, density, coverage (``prdc`` with ``k`` neighbours);
     - ``vendi``: ``vendi_score`` (cosine kernel, q = 1) of the samples and of the reference;
     - ``ndb``: ``ndb`` on pixels, k-means with min(``ndb_bins``, N_reference) bins;
@@ -224,7 +224,9 @@ def evaluate_samples(samples: Tensor, reference: Tensor, metrics: Sequence[str] 
                              "n_samples": result.n_y}
         elif metric == "kid":
             size = min(kid_subset_size, len(samples), len(reference))
-            result = kid(reference_features, features, kid_subsets, size, seed=seed)
+            whole = size == min(len(samples), len(reference))  # every subset would be the same
+            result = kid(reference_features, features, 1 if whole else kid_subsets, size,
+                         seed=seed)
             report["kid"] = {"mean": result.mean, "std": result.std, "subsets": result.subsets,
                              "subset_size": result.subset_size}
         elif metric == "prdc":
@@ -258,6 +260,16 @@ def evaluate_samples(samples: Tensor, reference: Tensor, metrics: Sequence[str] 
 def _summary_rows(report: dict) -> list[tuple[str, str]]:
     """(metric, value) rows of the Markdown summary, for the metrics present in ``report``."""
     rows = []
+    for name, value in report.get("held_out", {}).items():
+        if isinstance(value, float) and name != "seconds":
+            rows.append((f"held-out {name} ({report['held_out']['examples']} test examples)",
+                         f"{value:.4g}"))
+    if "mixture" in report:
+        mixture = report["mixture"]
+        rows.append((f"modes captured ({mixture['samples']} samples, 3σ)",
+                     f"{mixture['modes_captured']} of {mixture['num_modes']}"))
+        rows.append(("high-quality samples", f"{100 * mixture['high_quality']:.1f}%"))
+        rows.append(("reverse KL (nats)", f"{mixture['reverse_kl']:.4f}"))
     if "fid" in report:
         rows.append(("FID (FID-MNIST features, squared)", f"{report['fid']['value']:.4g}"))
     if "kid" in report:
@@ -325,10 +337,14 @@ def write_report(report: dict, out_json: str | Path, out_markdown: str | Path | 
         written.append(Path(histogram_png))
     if out_markdown is not None:
         markdown = Path(out_markdown)
-        lines = ["# Evaluation", "",
-                 f"{report['n_samples']} samples against {report['n_reference']} reference "
-                 f"images; features: {report['features']}.", "",
-                 "| metric | value |", "|---|---|"]
+        lines = ["# Evaluation", ""]
+        if "source" in report:
+            lines += [f"Source: `{report['source']}`.", ""]
+        if "n_samples" in report:
+            lines += [f"{report['n_samples']} samples against {report['n_reference']} "
+                      f"reference images ({report.get('reference', 'given')}); features: "
+                      f"{report['features']}.", ""]
+        lines += ["| metric | value |", "|---|---|"]
         lines += [f"| {name} | {value} |" for name, value in _summary_rows(report)]
         if histogram_png is not None:
             relative = os.path.relpath(Path(histogram_png).resolve(), markdown.resolve().parent)
