@@ -21,9 +21,9 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
+from common import ROOT, write_between_markers
 from torch import Tensor
 from torchvision.transforms.functional import gaussian_blur
 
@@ -47,10 +47,8 @@ from genmodels.metrics import (
     wasserstein,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 JSON_OUT = ROOT / "docs" / "results" / "metrics_table.json"
 DOC = ROOT / "docs" / "metrics.md"
-START, END = "<!-- reference-table:start -->", "<!-- reference-table:end -->"
 N_REFERENCE = 10_000
 N_TRANSPORT = 1000  # points per set for the exact and entropic transport (O(n^2) memory)
 NOISE_STD, BLUR_SIGMA = 0.2, 1.0
@@ -173,15 +171,6 @@ def markdown(rows: dict[str, dict], noise: dict[str, float], reference_vendi: fl
     ])
 
 
-def write_doc(generated: str) -> None:
-    text = DOC.read_text()
-    if START not in text:
-        text = text.rstrip("\n") + f"\n\n## Reference table\n\n{START}\n{END}\n"
-    before, rest = text.split(START, 1)
-    after = rest.split(END, 1)[1]
-    DOC.write_text(f"{before}{START}\n{generated}\n{END}{after}")
-
-
 def main() -> None:
     start = time.perf_counter()
     train, test = load_images("mnist", "train"), load_images("mnist", "test")
@@ -218,7 +207,8 @@ def main() -> None:
         "rows": rows, "floor_replicates": floors, "noise": noise,
         "reference_vendi": reference_vendi, "stacked_mnist": stacked,
         "seconds": round(seconds, 1)}, indent=2) + "\n")
-    write_doc(markdown(rows, noise, reference_vendi, stacked, seconds))
+    write_between_markers(DOC, markdown(rows, noise, reference_vendi, stacked, seconds),
+                          "reference-table")
     print(f"wrote {JSON_OUT} and {DOC}")
 
 

@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 
 import torch
+from common import ROOT, write_between_markers
 
 from genmodels.config import load_config
 from genmodels.plots import save_image_grid
 from genmodels.train import Trainer
 
-ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ["vae_mnist", "beta_vae_mnist", "iwae_mnist", "wae_mmd_mnist", "sliced_wae_mnist",
             "radon_sobolev_mnist"]
 
@@ -76,13 +76,21 @@ def main() -> None:
             }
             print(json.dumps({key: results[key]}), flush=True)
             results_path.write_text(json.dumps(results, indent=2) + "\n")
-    print("\n| config | data | NLL (IS) | -ELBO | recon MSE | train min |")
-    print("|---|---|---|---|---|---|")
+    table = markdown(results)
+    print("\n" + table)
+    write_between_markers(ROOT / "docs" / "vae.md", table, "vae-family")
+
+
+def markdown(results: dict) -> str:
+    """The results as a Markdown table, linking each sample grid from docs/."""
+    lines = ["| config | data | view | test NLL (IS) | test -ELBO | recon MSE / pixel | samples "
+             "| train min |", "|---|---|---|---|---|---|---|---|"]
     for key, r in results.items():
-        nll = f"{r['nll']:.2f}" if r["nll"] is not None else "n/a"
+        nll = f"{r['nll']:.2f} (k={r['importance_samples']})" if r["nll"] is not None else "n/a"
         nelbo = f"{r['nelbo']:.2f}" if r["nelbo"] is not None else "n/a"
-        print(f"| {key.split('/')[0]} | {r['dataset']} | {nll} | {nelbo} | {r['mse']:.4f} "
-              f"| {r['train_minutes']} |")
+        lines.append(f"| `{key.split('/')[0]}` | {r['dataset']} | {r['view']} | {nll} | {nelbo} "
+                     f"| {r['mse']:.4f} | ![]({'../' + r['samples']}) | {r['train_minutes']} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
