@@ -70,13 +70,17 @@ def _accuracy(args: argparse.Namespace) -> int:
 
 def _sample(args: argparse.Namespace) -> int:
     from genmodels import load
-    from genmodels.plots import save_image_grid
+    from genmodels.plots import save_image_grid, scatter_points
 
     model = load(args.checkpoint)
     if not hasattr(model, "sample"):
         raise ValueError(f"{args.checkpoint} holds a {model.kind}, which cannot sample")
-    images = model.sample(args.n, generator=torch.Generator().manual_seed(args.seed))
-    print(f"wrote {save_image_grid(images, args.out, nrow=args.nrow)}")
+    samples = model.sample(args.n, generator=torch.Generator().manual_seed(args.seed))
+    if samples.dim() == 2:  # points of a 2-D mixture
+        written = scatter_points(samples, args.out, title=f"{args.n} samples")
+    else:
+        written = save_image_grid(samples, args.out, nrow=args.nrow)
+    print(f"wrote {written}")
     return 0
 
 
@@ -135,7 +139,8 @@ def parser() -> argparse.ArgumentParser:
     accuracy.add_argument("--data-root")
     accuracy.set_defaults(run=_accuracy)
 
-    sample = sub.add_parser("sample", help="a grid of samples from a generative model")
+    sample = sub.add_parser("sample", help="a grid of samples from a generative model (a "
+                            "scatter plot for 2-D points)")
     sample.add_argument("checkpoint", help="final.pt or run directory")
     sample.add_argument("--n", type=int, default=64)
     sample.add_argument("--nrow", type=int, default=8)

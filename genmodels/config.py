@@ -59,6 +59,9 @@ class TrainConfig:
     log_every: int = 50  # steps between lines in metrics.jsonl
     eval_every: int = 0  # steps between evaluations; 0 = at the end of each epoch
     figure_every: int = 0  # steps between sample/prediction figures; 0 = at the end only
+    monitor_every: int = 0  # steps between mode-collapse measurements (models with sample(n),
+    #                         data ring | grid | mnist | stacked_mnist); 0 = off
+    monitor_samples: int = 2500  # samples per measurement (2,500: the PacGAN 2-D protocol)
     progress: bool = True  # tqdm progress bar
 
 

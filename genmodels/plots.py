@@ -91,9 +91,12 @@ def save_image_grid(images: Tensor, out_path: str | Path, nrow: int = 8) -> Path
     return Path(out_path)
 
 
-def scatter_points(points: Tensor, out_path: str | Path, reference: Tensor | None = None) -> Path:
+def scatter_points(points: Tensor, out_path: str | Path, reference: Tensor | None = None,
+                   title: str | None = None) -> Path:
     """Scatter of 2-D samples (n, 2), over reference points (e.g. held-out data) in grey."""
     fig, ax = plt.subplots(figsize=(5, 5))
+    if title:
+        ax.set_title(title, fontsize=10)
     if reference is not None:
         ref = reference.detach().cpu().numpy()
         ax.scatter(ref[:, 0], ref[:, 1], s=2, c="0.75", label="data")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
 
 import pytest
+import torch
 
 from genmodels.config import Config, config_from_dict
+from genmodels.train import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_ROOT = os.environ.get("GENMODELS_DATA", str(ROOT.parent / "shared" / "data"))
@@ -45,3 +48,20 @@ class InterruptAt:
     def on_step(self, trainer, losses):
         if trainer.step == self.step:
             os.kill(os.getpid(), signal.SIGINT)
+
+
+def weights(path: Path, key: str = "model") -> dict[str, torch.Tensor]:
+    """The ``key`` state dict ("model" or "ema") of a checkpoint or final.pt."""
+    return load_checkpoint(path)[key]
+
+
+def assert_identical(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), f"{name} differs"
+
+
+def metric_lines(run: Path) -> list[dict]:
+    """The records of ``run/metrics.jsonl`` without their wall-clock ``time``."""
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in line.items() if k != "time"} for line in lines]

@@ -9,33 +9,16 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, InterruptAt, tiny_config
+from conftest import ROOT, InterruptAt, assert_identical, metric_lines, tiny_config, weights
 from torch import nn
 
 import genmodels
 from genmodels.config import dump_toml
 from genmodels.models import Model, Phase, register
 from genmodels.train import CheckpointError, NonFiniteLossError, Trainer, load_checkpoint
-
-
-def weights(path: Path, key: str = "model") -> dict[str, torch.Tensor]:
-    return load_checkpoint(path)[key]
-
-
-def assert_identical(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys()
-    for name in a:
-        assert torch.equal(a[name], b[name]), f"{name} differs"
-
-
-def metric_lines(run: Path) -> list[dict]:
-    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in line.items() if k != "time"} for line in lines]
-
 
 # Every source of randomness at once: dropout, dynamic binarisation, shuffling, EMA, cosine lr.
 RANDOM_RUN = {"model": {"dropout": 0.2}, "data": {"view": "dynamic_binary"},

@@ -152,6 +152,8 @@ class GAN(Model):
 
         real = batch[0].flatten(1)
         fake = self.generate(len(real)).flatten(1)
+        if not bool(torch.isfinite(fake).all()):  # diverged: the Trainer stops on this loss
+            return {"loss": fake.sum()}
         distance = energy_distance if self.config.loss == "energy" else mmd
         return {"loss": distance(fake, real)}
 

@@ -112,6 +112,10 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.toml").write_text(dump_toml(config))
             (self.out / "metrics.jsonl").write_text("")
+        if t.monitor_every:
+            from genmodels.train.monitor import ModeMonitor
+
+            self.callbacks.append(ModeMonitor.for_run(self))
 
     # --- the loop -------------------------------------------------------------------------
     def fit(self) -> Model:
@@ -186,7 +190,7 @@ class Trainer:
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(self.device.type, torch.float16, enabled=self.amp):
                 losses = phase.loss(batch)
-            self._check_finite(losses)
+            self._check_finite(losses, phase)
             self.scaler.scale(losses["loss"]).backward()
             dist.average_gradients(params)
             if self.amp:
@@ -204,19 +208,20 @@ class Trainer:
             optimizer.step(closure)
         return first[0]
 
-    def _check_finite(self, losses: Losses) -> None:
+    def _check_finite(self, losses: Losses, phase: Phase) -> None:
         values = torch.stack([v.detach().float().reshape(()) for v in losses.values()])
         if not bool(torch.isfinite(values).all()):
             bad = {k: float(v.detach()) for k, v in losses.items() if not torch.isfinite(v).all()}
             kept = self.out / "checkpoint.pt"
+            where = f" in the {phase.optimizer} update" if len(self.optimizers) > 1 else ""
             raise NonFiniteLossError(
-                f"non-finite loss at step {self.step + 1}: {bad}. The run stopped; "
+                f"non-finite loss at step {self.step + 1}{where}: {bad}. The run stopped; "
                 + (f"the last good checkpoint {kept} is kept. " if kept.exists() else "")
                 + "Try a lower train.lr, train.grad_clip=1.0, or check the data.")
 
     # --- evaluation, figures, logs --------------------------------------------------------
     @contextmanager
-    def _evaluation_mode(self):
+    def evaluation_mode(self):
         """Eval mode, EMA weights if any, and a forked RNG seeded by the step, so that
         evaluating never changes the course of training."""
         devices = [self.device] if self.device.type == "cuda" else []
@@ -235,12 +240,12 @@ class Trainer:
         if not self.is_main or self.data.eval is None:
             return {}
         self.data.eval.set_epoch(0)  # the same held-out draws at every evaluation
-        with self._evaluation_mode() as model:
+        with self.evaluation_mode() as model:
             metrics = model.evaluate(iter(self.data.eval))
             for callback in self.callbacks:
                 if hasattr(callback, "on_evaluate"):
                     metrics.update(callback.on_evaluate(self))
-        self._write_record({f"eval/{k}": float(v) for k, v in metrics.items()})
+        self.record({f"eval/{k}": float(v) for k, v in metrics.items()})
         self.plot()
         return metrics
 
@@ -249,7 +254,7 @@ class Trainer:
             return []
         folder = self.out / "figures"
         folder.mkdir(exist_ok=True)
-        with self._evaluation_mode() as model:
+        with self.evaluation_mode() as model:
             return model.figures(folder, self.step, self.data.figure_batch)
 
     def plot(self) -> None:
@@ -264,10 +269,12 @@ class Trainer:
         self._sums, self._count = {}, 0
         lrs = {f"lr_{n}" if len(self.schedulers) > 1 else "lr": s.get_last_lr()[0]
                for n, s in self.schedulers.items()}
-        self._write_record({**{f"train/{k}": v for k, v in values.items()}, **lrs})
+        self.record({**{f"train/{k}": v for k, v in values.items()}, **lrs})
         return {k: f"{v:.4g}" for k, v in values.items()}
 
-    def _write_record(self, values: dict[str, Any]) -> None:
+    def record(self, values: dict[str, Any]) -> None:
+        """Append one line ``{"step", "epoch", "time", **values}`` to ``metrics.jsonl``; keys
+        ``split/name`` are drawn by :meth:`plot` in panel ``name``."""
         if self.is_main:
             record = {"step": self.step, "epoch": round(self.step / len(self.batches), 4),
                       "time": round(self.elapsed, 3), **values}
