@@ -159,13 +159,15 @@ class VAE(Model):
 
     @torch.no_grad()
     def evaluate(self, batches: Iterable[Batch]) -> dict[str, float]:
-        """Mean of the loss terms, the reconstruction MSE per pixel and, with
-        ``eval_samples = k``, the importance-sampled NLL (nats)."""
+        """Mean of the loss terms, the negative ELBO (stochastic encoders), the reconstruction
+        MSE per pixel and, with ``eval_samples = k``, the importance-sampled NLL (nats)."""
         sums: dict[str, float] = {}
         count = 0
         for batch in batches:
             x, n = batch[0], len(batch[0])
             values = {name: float(v) for name, v in self.loss(batch).items()}
+            if "nelbo" not in values and not self.deterministic_encoder:
+                values["nelbo"] = -float(self.elbo(x).mean())
             values["mse"] = float(F.mse_loss(self.reconstruct(x), x))
             if self.config.eval_samples:
                 values["nll"] = -float(self.log_likelihood(x, self.config.eval_samples).mean())
