@@ -3,6 +3,7 @@ exact conditional p(x_miss | x_obs) of a tiny model computed by numerical integr
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -22,9 +23,11 @@ from genmodels.inpaint import (
     held_out_images,
     inpaint,
     inpainting_canvas,
+    inpainting_metrics,
     latent_map,
     make_mask,
     masked_mse,
+    predictive_nll,
     run_inpainting,
     true_class_share,
 )
@@ -204,6 +207,40 @@ def test_bad_inpainting_inputs():
         inpaint(model, x * 2, mask)
     with pytest.raises(ValueError, match="needs binary images"):
         conditional_nll(model, x * 0.5, mask)
+    with pytest.raises(ValueError, match="k of importance samples should be positive"):
+        conditional_nll(model, x, mask, k=0)
+    with pytest.raises(ValueError, match="start = 'grey'; choose one of: black, noise"):
+        inpaint(model, x, mask, "mwg", start="grey")
+    with pytest.raises(ValueError, match="all missing"):
+        inpaint(model, x, torch.zeros(2, 1, 28, 28))
+    with pytest.raises(ValueError, match="all observed"):
+        conditional_nll(model, x, torch.ones(2, 1, 28, 28))
+    codes = torch.zeros(2, 3, 2)
+    with pytest.raises(ValueError, match="needs binary images"):
+        predictive_nll(model, x * 0.5, mask, codes)
+    for bad in (torch.zeros(2, 3), torch.zeros(3, 3, 2), torch.zeros(2, 0, 2),
+                torch.zeros(2, 3, 5)):
+        with pytest.raises(ValueError, match=r"codes should be \(n, S, D\) = \(2, S, 2\)"):
+            predictive_nll(model, x, mask, bad)
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_codes_behind_the_completions(method):
+    """return_latents gives the codes whose likelihood mean fills the final="mean" completions,
+    and the same completions as without it."""
+    model = make("vae", latent_dim=2, hidden=[16])
+    x, mask = binary_images(2), make_mask("center", 2)
+    options = {**FAST_OPTIONS[method], **({} if method == "map" else {"final": "mean"})}
+    torch.manual_seed(0)
+    completions, codes = inpaint(model, x, mask, method, samples=3, return_latents=True,
+                                 **options)
+    torch.manual_seed(0)
+    assert torch.equal(completions, inpaint(model, x, mask, method, samples=3, **options))
+    assert codes.shape == (2, 3, 2)
+    with torch.no_grad():
+        means = model.decode(codes).mean
+    missing = ~mask.bool()[:, None].expand_as(completions)
+    torch.testing.assert_close(completions[missing], means[missing])
 
 
 # --- a tractable model: the exact conditional by numerical integration ------------------------
@@ -295,6 +332,45 @@ def test_conditional_nll_is_exact(monkeypatch):
     torch.manual_seed(0)
     nll = conditional_nll(model, images, mask.expand(8, -1, -1, -1).clone(), k=20_000)
     torch.testing.assert_close(nll.double(), -exact_conditional(x).log(), rtol=0, atol=0.05)
+
+
+def test_predictive_nll_by_hand():
+    model, x, mask = tractable_vae()
+    codes = torch.tensor([[[-1.0], [0.5]]])  # (n=1, S=2, D=1)
+    logits = codes[0] * WEIGHTS[3:] + BIASES[3:]  # (2, 3): the missing pixels' logits
+    truth = x.view(-1)[MISSING]  # all 0
+    log_p = (truth * F.logsigmoid(logits) + (1 - truth) * F.logsigmoid(-logits)).sum(1)
+    expected = math.log(2) - torch.logsumexp(log_p, 0)
+    torch.testing.assert_close(predictive_nll(model, x, mask, codes), expected[None])
+
+
+def test_predictive_nll_of_mwg_codes_approaches_the_exact_conditional():
+    """The codes of many MwG chains are draws from p(z | x_obs): the mixture of their
+    likelihoods is p(x_miss | x_obs), whatever the missing pixels' true values."""
+    model, x, mask = tractable_vae()
+    torch.manual_seed(0)
+    _, codes = inpaint(model, x, mask, "mwg", samples=4000, steps=30, return_latents=True)
+    images = x.repeat(8, 1, 1, 1)
+    images.view(8, -1)[:, MISSING] = CONFIGURATIONS.float()
+    scores = predictive_nll(model, images, mask.expand(8, -1, -1, -1).clone(),
+                            codes.expand(8, -1, -1))
+    torch.testing.assert_close(scores.double(), -exact_conditional(x).log(), rtol=0, atol=0.1)
+
+
+def test_mwg_predicts_better_than_pseudo_gibbs():
+    """Expected predictive NLL under the exact conditional, Σ_c p(c | x_obs) · score(c): the
+    exact law minimises it (Gibbs' inequality), so exact MwG beats biased pseudo-Gibbs."""
+    model, x, mask = tractable_vae()
+    images = x.repeat(8, 1, 1, 1)
+    images.view(8, -1)[:, MISSING] = CONFIGURATIONS.float()
+    masks = mask.expand(8, -1, -1, -1).clone()
+    scores = {}
+    for method in ("mwg", "pseudo_gibbs"):
+        torch.manual_seed(0)
+        _, codes = inpaint(model, x, mask, method, samples=4000, steps=30, return_latents=True)
+        law = (-predictive_nll(model, images, masks, codes.expand(8, -1, -1))).exp()
+        scores[method] = float((exact_conditional(x) * -law.log()).sum())  # cross-entropy
+    assert scores["mwg"] < scores["pseudo_gibbs"]
 
 
 # --- latent MAP and Langevin --------------------------------------------------------------------
@@ -415,6 +491,25 @@ def test_run_inpainting_and_figure(tmp_path, data_root):
     assert torch.equal(run["inputs"], run["truth"] * run["mask"])
     index = torch.randperm(10_000, generator=torch.Generator().manual_seed(0))[:15]
     assert torch.equal(run["truth"], images[index]) and torch.equal(run["labels"], labels[index])
+    assert run["codes"].shape == (15, 4, 2)
+    numbers = inpainting_metrics(model, run, brightness_classifier, k=20)
+    assert numbers["mask"] == "quadrants2" and numbers["method"] == "mwg"
+    assert numbers["n"] == 15 and numbers["samples"] == 4 and numbers["missing_pixels"] == 392
+    assert numbers["masked_mse"] == masked_mse(run["completions"], run["truth"], run["mask"])
+    assert 0 <= numbers["accuracy"] <= numbers["true_class_share"] <= 1
+    assert 0 <= numbers["class_entropy"] <= math.log(4)
+    for name in ("predictive_nll", "conditional_nll"):
+        assert numbers[name] > 0 and 0 < numbers[f"{name}_se"] < numbers[name]
+    torch.testing.assert_close(
+        numbers["predictive_nll"],
+        float(predictive_nll(model, run["truth"], run["mask"], run["codes"]).mean()))
+    skipped = inpainting_metrics(model, run, k=0)
+    assert skipped["conditional_nll"] is None and skipped["accuracy"] is None
+    assert skipped["predictive_nll"] == numbers["predictive_nll"]
+    grey = inpainting_metrics(model, {**run, "truth": run["truth"] * 0.5}, k=20)
+    assert grey["predictive_nll"] is None and "grey-level" in grey["nll_note"]
+    with pytest.raises(ValueError, match="should be positive"):
+        inpainting_metrics(model, run, k=-1)
     path = fifteen_digits_figure(run["inputs"], run["mask"], run["completions"], run["truth"],
                                  tmp_path / "figure" / "inpaint.png", labels=run["labels"])
     with Image.open(path) as picture:
@@ -431,14 +526,30 @@ def test_inpaint_cli(tmp_path, data_root, capsys):
                          data={"view": "dynamic_binary"}, train={"max_steps": 5})
     Trainer(config, tmp_path / "run", data_root=data_root).fit()
     out, save = tmp_path / "fig.png", tmp_path / "run.pt"
+    report = tmp_path / "numbers" / "run.json"
     assert main(["inpaint", str(tmp_path / "run"), "--mask", "quadrants2", "--method", "mwg",
                  "--n", "4", "--samples", "3", "--steps", "5", "--out", str(out), "--save",
-                 str(save), "--data-root", data_root]) == 0
+                 str(save), "--nll", "20", "--json", str(report),
+                 "--data-root", data_root]) == 0
     saved = torch.load(save, weights_only=True)
     assert out.exists() and saved["completions"].shape == (4, 3, 1, 28, 28)
     observed = saved["mask"][:, None].bool().expand_as(saved["completions"])
     truth = saved["truth"][:, None].expand_as(saved["completions"])
     assert torch.equal(saved["completions"][observed], truth[observed])
-    assert "classifier accuracy" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "classifier accuracy" in printed and "conditional NLL" in printed
+    numbers = json.loads(report.read_text())
+    assert numbers["n"] == 4 and numbers["samples"] == 3 and numbers["importance_samples"] == 20
+    for name in ("masked_mse", "accuracy", "true_class_share", "class_entropy",
+                 "predictive_nll", "conditional_nll"):
+        assert math.isfinite(numbers[name])
+    assert f"conditional NLL -log p(x_miss|x_obs) {numbers['conditional_nll']:.2f}" in printed
     assert main(["inpaint", "genmodels/weights/mnist_cnn.pt", "--data-root", data_root]) == 2
     assert "needs a VAE" in capsys.readouterr().err
+    run = str(tmp_path / "run")
+    for flags, error in ((["--samples", "0"], "S of completions per image should be positive"),
+                         (["--nll", "-1"], "--nll should be"),
+                         (["--method", "importance", "--k", "0"], "k of importance samples"),
+                         (["--mask", "random:2"], "random:P")):
+        assert main(["inpaint", run, *flags, "--out", str(out), "--data-root", data_root]) == 2
+        assert error in capsys.readouterr().err

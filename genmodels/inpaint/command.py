@@ -1,8 +1,11 @@
-"""``genmodels inpaint CHECKPOINT --mask KIND --method M``: the 15-digit figure and metrics."""
+"""``genmodels inpaint CHECKPOINT --mask KIND --method M``: the 15-digit figure and every
+inpainting metric (masked MSE, classifier scores, predictive and conditional NLL)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 import torch
 
@@ -13,18 +16,21 @@ OPTIONS = {"map": ("steps",), "pseudo_gibbs": ("steps", "final"), "mwg": ("steps
            "importance": ("k", "final")}
 
 
+def _format(value: float | None, digits: int) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
 def run(args: argparse.Namespace) -> int:
     from genmodels import classifier, load
     from genmodels.inpaint import (
-        classifier_accuracy,
-        completion_class_entropy,
         fifteen_digits_figure,
         held_out_images,
-        masked_mse,
+        inpainting_metrics,
         run_inpainting,
-        true_class_share,
     )
 
+    if args.nll < 0:
+        raise ValueError(f"--nll should be a number of importance samples >= 0, got {args.nll}")
     model = load(args.checkpoint)
     images, labels = held_out_images(model.run_config.data, root=args.data_root, seed=args.seed)
     options = {name: getattr(args, name) for name in OPTIONS[args.method]
@@ -33,17 +39,26 @@ def run(args: argparse.Namespace) -> int:
                             samples=args.samples, seed=args.seed, **options)
     path = fifteen_digits_figure(result["inputs"], result["mask"], result["completions"],
                                  result["truth"], args.out, labels=result["labels"])
-    completions = result["completions"].clamp(0, 1)
-    oracle = classifier()
-    print(f"masked MSE {masked_mse(completions, result['truth'], result['mask']):.4f}")
-    if model.input_shape[0] == 1:  # the shipped classifier reads 1-channel digits
-        labels = result["labels"]
-        print(f"classifier accuracy {classifier_accuracy(completions, labels, oracle):.4f}  "
-              f"true class among completions {true_class_share(completions, labels, oracle):.4f}"
-              f"  class entropy {completion_class_entropy(completions, oracle):.3f} nats")
+    oracle = classifier() if model.input_shape[0] == 1 else None  # it reads 1-channel digits
+    numbers = inpainting_metrics(model, result, oracle, k=args.nll)
+    print(f"masked MSE {numbers['masked_mse']:.4f} per missing pixel")
+    if oracle is not None:
+        print(f"classifier accuracy {numbers['accuracy']:.4f}  true class among completions "
+              f"{numbers['true_class_share']:.4f}  class entropy "
+              f"{numbers['class_entropy']:.3f} nats")
+    note = f" ({numbers['nll_note']})" if "nll_note" in numbers else ""
+    print(f"predictive NLL {_format(numbers['predictive_nll'], 2)} nats/image  conditional NLL "
+          f"-log p(x_miss|x_obs) {_format(numbers['conditional_nll'], 2)} nats/image "
+          f"(k={args.nll}){note}")
     if args.save:
         torch.save(result, args.save)
         print(f"wrote {args.save}")
+    if args.json:
+        numbers |= {"checkpoint": str(args.checkpoint), "seed": args.seed,
+                    "importance_samples": args.nll, "options": options}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(numbers, indent=2) + "\n")
+        print(f"wrote {args.json}")
     print(f"wrote {path}")
     return 0
 
@@ -59,8 +74,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--k", type=int, help="proposals (importance)")
     p.add_argument("--final", default="mean", choices=["mean", "sample"],
                    help="show the likelihood's mean (default) or a draw on missing pixels")
+    p.add_argument("--nll", type=int, default=1000, metavar="K",
+                   help="importance samples of the conditional NLL -log p(x_miss|x_obs) "
+                        "(default 1000; 0 skips it)")
     p.add_argument("--out", default="inpainting.png")
     p.add_argument("--save", help="also write the tensors to this .pt file")
+    p.add_argument("--json", help="also write every number to this JSON file")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-root")
     p.set_defaults(run=run)

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from genmodels.inpaint.masks import check_mask
-from genmodels.inpaint.methods import defensive_codes
+from genmodels.inpaint.methods import defensive_codes, observed_log_likelihood
 from genmodels.models import VAE, vae
 
 ImageClassifier = Callable[[Tensor], Tensor]  # images (N, C, H, W) -> logits (N, classes)
@@ -61,6 +61,34 @@ def completion_class_entropy(completions: Tensor, classifier: ImageClassifier) -
     return float(entropy.mean())
 
 
+def _check_binary(model: VAE, x: Tensor, what: str) -> None:
+    if model.config.likelihood == "bernoulli" and not ((x == 0) | (x == 1)).all():
+        raise ValueError(f"{what} of a Bernoulli model needs binary images: grey levels "
+                         "have no probability under it (use genmodels.data.static_binarize)")
+
+
+@torch.no_grad()
+def predictive_nll(model: VAE, x: Tensor, mask: Tensor, codes: Tensor) -> Tensor:
+    """(n,) log predictive score in nats of a method's completions, −log (1/S) Σ_s
+    p(x_miss | z_s): the true missing pixels of ``x`` (n, C, H, W) under the mixture of the
+    likelihoods at the codes (n, S, D) behind its S completions (``inpaint(...,
+    return_latents=True)``). When the z_s are draws from p(z | x_obs) (Metropolis-within-Gibbs
+    at stationarity) the mixture's expectation is p(x_miss | x_obs), so the score estimates
+    the model's conditional NLL, from above on average (Jensen), the bias shrinking as S grows.
+    """
+    model.check(x)
+    check_mask(mask, x)
+    _check_binary(model, x, "predictive_nll")
+    if codes.dim() != 3 or codes.shape[0] != len(x) or codes.shape[1] < 1 \
+            or codes.shape[2] != model.latent_dim:
+        raise ValueError(f"codes should be (n, S, D) = ({len(x)}, S, {model.latent_dim}), "
+                         f"got {tuple(codes.shape)}")
+    missing = 1 - mask.to(x.device)[:, None]  # (n, 1, 1 or C, H, W)
+    log_p_missing = observed_log_likelihood(model.decode(codes.to(x.device)), x[:, None],
+                                            missing)  # (n, S)
+    return math.log(codes.shape[1]) - torch.logsumexp(log_p_missing, dim=1)
+
+
 @torch.no_grad()
 def conditional_nll(model: VAE, x: Tensor, mask: Tensor, k: int = 1000,
                     prior_share: float = 0.1) -> Tensor:
@@ -83,9 +111,7 @@ def conditional_nll(model: VAE, x: Tensor, mask: Tensor, k: int = 1000,
         raise ValueError(f"the number k of importance samples should be positive, got {k}")
     model.check(x)
     check_mask(mask, x)
-    if model.config.likelihood == "bernoulli" and not ((x == 0) | (x == 1)).all():
-        raise ValueError("conditional_nll of a Bernoulli model needs binary images: grey levels "
-                         "have no probability under it (use genmodels.data.static_binarize)")
+    _check_binary(model, x, "conditional_nll")
     mask = mask.to(x.device)
     q, prior = model.proposal(x), model.prior()
     chunk = max(1, min(k, vae.IMAGES_PER_CHUNK // len(x)))
