@@ -81,6 +81,7 @@ class GAN(Model):
                 if isinstance(module, (nn.Linear, nn.Conv2d)):
                     nn.utils.parametrizations.spectral_norm(module)
         self.critic = None if c.loss in KERNEL_LOSSES else critic
+        self._fakes: Tensor | None = None  # the critic update's fakes, for the generator's
 
     def validate(self, config: Config) -> None:
         """Packing must divide the critic's micro-batches."""
@@ -130,9 +131,15 @@ class GAN(Model):
         return self.critic(self.pack(x)).squeeze(1)
 
     def critic_loss(self, batch: Batch) -> Losses:
+        """The critic's loss on real and generated samples. With one critic update per step
+        the fakes keep their graph and the generator update reuses them (one generator
+        forward per step, as in pytorch/examples dcgan; the critic update leaves G as is)."""
         real = batch[0]
-        with torch.no_grad():
+        reuse = self.config.n_critic == 1 and torch.is_grad_enabled()
+        with torch.set_grad_enabled(reuse):
             fake = self.generate(len(real))
+        self._fakes = fake if reuse else None
+        fake = fake.detach()
         d_real, d_fake = self.judge(real), self.judge(fake)
         loss = CRITIC_LOSSES[self.config.loss](d_real, d_fake)
         out = {"d_real": d_real.mean(), "d_fake": d_fake.mean()}
@@ -144,7 +151,16 @@ class GAN(Model):
         return {"loss": loss, **out}
 
     def generator_loss(self, batch: Batch) -> Losses:
-        d_fake = self.judge(self.generate(len(batch[0])))
+        """The generator's loss through the critic, whose weights get no gradient (it is
+        frozen for this forward: the backward computes gradients for G only)."""
+        fake, self._fakes = self._fakes, None
+        if fake is None or len(fake) != len(batch[0]):
+            fake = self.generate(len(batch[0]))
+        self.critic.requires_grad_(False)
+        try:
+            d_fake = self.judge(fake)
+        finally:
+            self.critic.requires_grad_(True)
         return {"loss": GENERATOR_LOSSES[self.config.loss](d_fake)}
 
     def kernel_generator_loss(self, batch: Batch) -> Losses:

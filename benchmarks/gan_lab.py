@@ -1,0 +1,203 @@
+"""Shared by the GAN benchmarks (gan_toy.py, gan_stacked_mnist.py, gan_mnist.py): the rows of
+the collapse lab, training one seeded run through the Trainer, mean ± std summaries and the
+collapse-lab table of docs/gan.md.
+
+Collapse lab: every row keeps the architecture, data, optimiser and step budget of the
+dataset's best config (configs/gan_<data>.toml) and changes only the objective: the loss, the
+PacGAN packing, and no spectral norm (WGAN-GP and the critic-free energy distance would not use
+it). ``best`` is the config file as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import shutil
+import time
+import warnings
+from pathlib import Path
+
+from common import ROOT
+
+from genmodels.config import Config, load_config
+from genmodels.plots import read_metrics
+from genmodels.train import Trainer, load_checkpoint, save_checkpoint
+from genmodels.train.monitor import ModeCollapseWarning
+
+LAB = ["model.spectral_norm=false", "model.n_critic=1"]
+ROWS: dict[str, list[str]] = {
+    "best": [],
+    "minimax": ["model.loss=minimax", "model.pack=1", *LAB],
+    "non_saturating": ["model.loss=non_saturating", "model.pack=1", *LAB],
+    "wgan_gp": ["model.loss=wgan_gp", "model.pack=1", *LAB],
+    "hinge": ["model.loss=hinge", "model.pack=1", *LAB],
+    "pacgan2": ["model.loss=non_saturating", "model.pack=2", *LAB],
+    "pacgan4": ["model.loss=non_saturating", "model.pack=4", *LAB],
+    "energy": ["model.loss=energy", "model.pack=1", *LAB],
+}
+LABELS = {"best": "best config", "minimax": "minimax GAN", "non_saturating": "non-saturating GAN",
+          "wgan_gp": "WGAN-GP", "hinge": "hinge", "pacgan2": "PacGAN2 (non-sat.)",
+          "pacgan4": "PacGAN4 (non-sat.)", "energy": "energy distance (no critic)"}
+TOY_RESULTS = ROOT / "docs" / "results" / "gan_toy.json"
+STACKED_RESULTS = ROOT / "docs" / "results" / "gan_stacked_mnist.json"
+
+
+def benchmark_parser(description: str, results: Path, runs: Path) -> argparse.ArgumentParser:
+    """The arguments every GAN benchmark shares: config overrides, seeds, where results,
+    docs, figures, shipped checkpoints and run folders go."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("overrides", nargs="*", metavar="section.key=value")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1")
+    parser.add_argument("--results", type=Path, default=results)
+    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "gan.md")
+    parser.add_argument("--figures", type=Path, default=ROOT / "samples" / "gan")
+    parser.add_argument("--checkpoints", type=Path, default=ROOT / "samples" / "checkpoints")
+    parser.add_argument("--runs", type=Path, default=runs)
+    return parser
+
+
+def run_config(data: str, row: str, seed: int, extra: list[str]) -> Config:
+    """configs/gan_<data>.toml with the row's overrides, the seed and ``extra``."""
+    return load_config(ROOT / "configs" / f"gan_{data}.toml",
+                       [*ROWS[row], f"train.seed={seed}", "train.progress=false", *extra])
+
+
+def same_run(a: Config, b: Config) -> bool:
+    """Whether two configs train the same model (ignoring logging and progress keys)."""
+    ignored = {"progress", "log_every", "checkpoint_every", "figure_every"}
+
+    def key(config: Config) -> dict:
+        train = {k: v for k, v in dataclasses.asdict(config.train).items() if k not in ignored}
+        return {"kind": config.kind, "model": dataclasses.asdict(config.model),
+                "data": dataclasses.asdict(config.data), "train": train}
+
+    return key(a) == key(b)
+
+
+def reused_best(runs: dict, data: str, row: str, seed: int, extra: list[str]) -> dict | None:
+    """The best config's record for this seed, relabelled, when ``row`` trains the very same
+    model (e.g. a row equal to the best config); None when the row needs its own run."""
+    best_key = f"{data}/best/seed{seed}"
+    if row == "best" or best_key not in runs or not same_run(
+            run_config(data, row, seed, extra), run_config(data, "best", seed, extra)):
+        return None
+    return {**runs[best_key], "row": row, "same_as": best_key}
+
+
+def training_minutes(todo: list[tuple[str, str, int]], runs: dict, extra: list[str],
+                     default_seconds_per_step: float) -> float:
+    """CPU minutes to train the runs ``todo`` (data, row, seed): their steps times the CPU
+    seconds per step measured so far in ``runs`` (``default_seconds_per_step`` before any);
+    rows that train the best config's model again cost nothing."""
+    measured = [r["cpu_minutes"] * 60 / r["steps"] for r in runs.values()
+                if "same_as" not in r and r.get("steps")]
+    per_step = sum(measured) / len(measured) if measured else default_seconds_per_step
+    steps = 0
+    for data, row, seed in todo:
+        config = run_config(data, row, seed, extra)
+        if row == "best" or not same_run(config, run_config(data, "best", seed, extra)):
+            steps += config.train.max_steps
+    return steps * per_step / 60
+
+
+def train(config: Config, out: Path) -> tuple[Trainer, dict]:
+    """Train from scratch into ``out`` (removed first); returns the trainer and
+    ``{"wall_minutes", "cpu_minutes", "history"}``, the history being the monitor's
+    ``[step, modes, kl]`` (2-D: ``[step, modes, kl, high_quality]``) from metrics.jsonl."""
+    shutil.rmtree(out, ignore_errors=True)
+    wall, cpu = time.perf_counter(), time.process_time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ModeCollapseWarning)  # the history keeps the counts
+        trainer = Trainer(config, out)
+        trainer.fit()
+    timing = {"wall_minutes": round((time.perf_counter() - wall) / 60, 2),
+              "cpu_minutes": round((time.process_time() - cpu) / 60, 2)}
+    history = []
+    for record in read_metrics(out / "metrics.jsonl"):
+        if "monitor/modes" in record:
+            entry = [record["step"], record["monitor/modes"],
+                     _round(record.get("monitor/kl", math.inf))]
+            if "monitor/high_quality" in record:
+                entry.append(round(record["monitor/high_quality"], 4))
+            history.append(entry)
+    return trainer, {**timing, "history": history}
+
+
+def _round(value: float, digits: int = 4) -> float | None:
+    return round(value, digits) if math.isfinite(value) else None
+
+
+def ship(results: dict, record: dict, final: Path, folder: Path,
+         score: tuple[float, ...]) -> None:
+    """Write ``folder``/gan_<data>.pt from the run's ``final`` model if ``score`` beats the
+    shipped one's (``results["checkpoints"]``). The copy keeps one set of weights, the EMA
+    ones when the run has them, so that it loads with ``genmodels.load`` at half the size."""
+    data = record["data"]
+    shipped = results["checkpoints"].get(data)
+    if shipped and tuple(shipped["score"]) >= score:
+        return
+    state = load_checkpoint(final)
+    if state.get("ema") is not None:
+        state["model"], state["ema"] = state["ema"], None
+    path = save_checkpoint(state, folder / f"gan_{data}.pt")
+    results["checkpoints"][data] = {"run": f"{data}/{record['row']}/seed{record['seed']}",
+                                    "score": list(score), "path": str(path),
+                                    "megabytes": round(path.stat().st_size / 2**20, 2)}
+
+
+def load_results(path: Path) -> dict:
+    """``{"runs": {key: record}, "checkpoints": {data: record}}`` from ``path`` (empty if none)."""
+    results = json.loads(path.read_text()) if path.exists() else {}
+    return {"runs": results.get("runs", {}), "checkpoints": results.get("checkpoints", {})}
+
+
+def save_results(results: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def mean_std(values: list[float | None], digits: int = 1, percent: bool = False) -> str:
+    """``"m ± s"`` over the finite values (sample std, ddof = 1), ``"–"`` when there are none;
+    ``percent``: values are fractions shown as percentages."""
+    values = [v * (100 if percent else 1) for v in values if v is not None and math.isfinite(v)]
+    if not values:
+        return "–"
+    m = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{m:.{digits}f}"
+    s = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+    return f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
+def group(runs: dict, data: str, row: str) -> list[dict]:
+    """The records of ``data``/``row`` over seeds."""
+    return [r for r in runs.values() if r["data"] == data and r["row"] == row]
+
+
+def collapse_lab_table(toy: dict, stacked: dict) -> str:
+    """Markdown: rows of :data:`ROWS`, columns modes and KL (nats) on ring, grid and Stacked
+    MNIST, mean ± std over seeds (seeds in brackets)."""
+    head = ("| objective | ring modes (/8) | ring KL | grid modes (/25) | grid KL "
+            "| Stacked MNIST modes (/1000) | Stacked MNIST KL |")
+    lines = [head, "|---|---|---|---|---|---|---|"]
+    for row in ROWS:
+        cells = []
+        for data, runs in (("ring", toy), ("grid", toy), ("stacked_mnist", stacked)):
+            records = group(runs, data, row)
+            seeds = f" ({len(records)})" if records else ""
+            cells += [mean_std([r["modes"] for r in records]) + seeds,
+                      mean_std([r["kl"] for r in records], 2)]
+        lines.append(f"| {LABELS[row]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_collapse_lab(doc: Path, toy_path: Path = TOY_RESULTS,
+                       stacked_path: Path = STACKED_RESULTS) -> str:
+    """Rebuild the collapse-lab table of ``doc`` from both results files."""
+    from common import write_between_markers
+
+    table = collapse_lab_table(load_results(toy_path)["runs"], load_results(stacked_path)["runs"])
+    write_between_markers(doc, table, "gan-collapse-lab")
+    return table

@@ -1,0 +1,129 @@
+"""The DCGAN on MNIST against the best VAE: FID on classifier features, class histogram, PRDC.
+
+    python benchmarks/gan_mnist.py [--seeds 5] [--vae samples/checkpoints/iwae_mnist_nll.pt]
+                                   [section.key=value ...]
+
+For each seed, train configs/gan_mnist.toml from scratch through the Trainer on the CPU, then
+draw 10,000 samples from the EMA weights and compare them with the 10,000 MNIST test images
+(``genmodels.pipelines.evaluate.evaluate_samples``): FID on the shipped CNN's 128-d features,
+KL(class histogram || uniform) in nats and the classes covered, precision / recall / density /
+coverage (k = 5). The VAE checkpoint (``--vae``; its samples are the decoder means at prior
+codes) and 10,000 MNIST training images (the floor of each metric) are measured the same way.
+Runs already in the results file are skipped.
+
+Writes docs/results/gan_mnist.json, the ``gan-mnist`` table of docs/gan.md, sample grids
+samples/gan/mnist_best.png and samples/gan/mnist_vae.png, and the seed with the lowest FID to
+samples/checkpoints/gan_mnist.pt. Smoke test: ``--seeds 1 train.max_steps=20 --n 1000
+--results /tmp/m.json --doc /tmp/gan.md --figures /tmp/gan --checkpoints /tmp/ckpt
+--runs /tmp/runs --vae runs/demo_vae``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from common import ROOT, write_between_markers
+from gan_lab import benchmark_parser, load_results, mean_std, run_config, save_results, ship, train
+
+from genmodels.pipelines.evaluate import (
+    evaluate_samples,
+    reference_images,
+    samples_from_checkpoint,
+)
+from genmodels.plots import save_image_grid
+
+METRICS = ["fid", "prdc", "modes"]
+
+
+def numbers(samples, reference, n: int) -> dict:
+    """FID, class-histogram KL and classes covered, PRDC of ``samples`` against ``reference``
+    (both (N, 1, 28, 28) in [0, 1]; at most ``n`` of each)."""
+    report = evaluate_samples(samples, reference, METRICS, n=n, seed=0)
+    prdc = {k: round(report["prdc"][k], 4) for k in ("precision", "recall", "density",
+                                                     "coverage")}
+    return {"n": report["n_samples"], "fid": round(report["fid"]["value"], 3),
+            "kl": round(report["modes"]["kl_to_uniform"], 4),
+            "classes": report["modes"]["modes_covered"], **prdc}
+
+
+def relative(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside it."""
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def main() -> None:
+    parser = benchmark_parser(__doc__.splitlines()[0],
+                              ROOT / "docs" / "results" / "gan_mnist.json",
+                              ROOT / "runs" / "gan_mnist")
+    parser.add_argument("--vae", type=Path,
+                        default=ROOT / "samples" / "checkpoints" / "iwae_mnist_nll.pt")
+    parser.add_argument("--n", type=int, default=10_000, help="samples and test images")
+    args = parser.parse_args()
+
+    results = load_results(args.results)
+    runs = results["runs"]
+    test = reference_images("mnist-test")
+    if "train_images" not in runs:
+        runs["train_images"] = {"data": "mnist", "row": "train_images",
+                                **numbers(reference_images("mnist-train", n=args.n, seed=1),
+                                          test, args.n)}
+    if "vae" not in runs or runs["vae"]["checkpoint"] != relative(args.vae):
+        if args.vae.exists():
+            samples = samples_from_checkpoint(args.vae, args.n, seed=0)
+            save_image_grid(samples[:64], args.figures / "mnist_vae.png")
+            runs["vae"] = {"data": "mnist", "row": "vae", "checkpoint": relative(args.vae),
+                           **numbers(samples, test, args.n)}
+        else:
+            print(f"no VAE checkpoint at {args.vae}; its row is left out", flush=True)
+    save_results(results, args.results)
+    for seed in range(args.seeds):
+        key = f"mnist/best/seed{seed}"
+        if key in runs:
+            continue
+        config = run_config("mnist", "best", seed, args.overrides)
+        out = args.runs / f"best_seed{seed}"
+        trainer, record = train(config, out)
+        samples = samples_from_checkpoint(out / "final.pt", args.n, seed=0)
+        if seed == 0:
+            save_image_grid(samples[:64], args.figures / "mnist_best.png")
+        runs[key] = {"data": "mnist", "row": "best", "seed": seed, "steps": trainer.step,
+                     "epochs": round(trainer.step / len(trainer.batches), 2),
+                     **numbers(samples, test, args.n), **record}
+        ship(results, runs[key], out / "final.pt", args.checkpoints, (-runs[key]["fid"],))
+        print(key, {k: v for k, v in runs[key].items() if k != "history"}, flush=True)
+        save_results(results, args.results)
+    table = markdown(runs, Path(os.path.relpath(args.figures, args.doc.parent)))
+    print("\n" + table)
+    write_between_markers(args.doc, table, "gan-mnist")
+
+
+def markdown(runs: dict, figures: Path) -> str:
+    """GAN seeds (mean ± std), the VAE and the training images, against the test set."""
+    lines = ["| model | seeds | FID (CNN features) | class KL (nats) | classes | precision "
+             "| recall | density | coverage | CPU min / run |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    gan = [r for r in runs.values() if r["row"] == "best"]
+    rows = [("DCGAN, configs/gan_mnist.toml", gan)]
+    if "vae" in runs:
+        rows.append((f"VAE, `{runs['vae']['checkpoint']}`", [runs["vae"]]))
+    rows.append(("MNIST training images (floor)", [runs["train_images"]]))
+    for name, records in rows:
+        if not records:
+            continue
+        cells = [mean_std([r["fid"] for r in records], 2), mean_std([r["kl"] for r in records], 4),
+                 mean_std([r["classes"] for r in records], 0)]
+        cells += [mean_std([r[k] for r in records], 3)
+                  for k in ("precision", "recall", "density", "coverage")]
+        cpu = mean_std([r["cpu_minutes"] for r in records]) if "cpu_minutes" in records[0] \
+            else "–"
+        seeds = len(records) if records[0]["row"] == "best" else "–"
+        lines.append(f"| {name} | {seeds} | " + " | ".join(cells) + f" | {cpu} |")
+    names = ["mnist_best.png", *(["mnist_vae.png"] if "vae" in runs else [])]
+    links = " ".join(f"![]({(figures / name).as_posix()})" for name in names)
+    return "\n".join(lines) + f"\n\nSamples, GAN then VAE: {links}"
+
+
+if __name__ == "__main__":
+    main()

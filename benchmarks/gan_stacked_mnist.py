@@ -1,0 +1,123 @@
+"""GANs on Stacked MNIST (1000 modes), the VEEGAN/PacGAN protocol, over seeds.
+
+    python benchmarks/gan_stacked_mnist.py [--rows best minimax ...] [--seeds 5]
+                                           [section.key=value ...]
+
+For each row (``best`` = configs/gan_stacked_mnist.toml; the collapse-lab rows of
+benchmarks/gan_lab.py change only the objective) and seed, train from scratch through the
+Trainer on the CPU (the monitor counts modes of 2,500 samples along the way), then draw 26,000
+samples from the EMA weights, classify each channel with the shipped MNIST CNN and count the
+digit triples (``genmodels.metrics.stacked_mnist_modes``): modes covered out of 1000 and
+KL(p_model || uniform) in nats. Training minutes (wall and process CPU) are recorded. Runs
+already in the results file are skipped; a row whose resolved config is the best config's
+reuses its runs.
+
+Writes docs/results/gan_stacked_mnist.json, the tables of docs/gan.md
+(``gan-stacked-mnist``, ``gan-collapse-lab``), sample grids samples/gan/stacked_mnist_<row>.png
+(first seed), and the best seed of the best config to samples/checkpoints/gan_stacked_mnist.pt.
+Smoke test: ``--seeds 1 train.max_steps=20 --results /tmp/s.json --doc /tmp/gan.md
+--figures /tmp/gan --checkpoints /tmp/ckpt --runs /tmp/runs``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from common import ROOT, write_between_markers
+from gan_lab import (
+    LABELS,
+    ROWS,
+    STACKED_RESULTS,
+    benchmark_parser,
+    group,
+    load_results,
+    mean_std,
+    reused_best,
+    run_config,
+    save_results,
+    ship,
+    train,
+    training_minutes,
+    write_collapse_lab,
+)
+
+from genmodels.metrics import stacked_mnist_modes
+from genmodels.metrics.modes import STACKED_MNIST_SAMPLES
+from genmodels.pipelines.evaluate import samples_from_checkpoint
+from genmodels.plots import save_image_grid
+
+DATA = "stacked_mnist"
+CPU_SECONDS_PER_STEP = 0.25  # DCGAN [64, 128], batch 64, one thread; replaced by measurements
+# Published (modes of 1000, KL): PacGAN (Lin et al. 2018) Table 3 and VEEGAN (Srivastava et
+# al. 2017) Table 2, 26,000 samples.
+REFERENCES = [("PacDCGAN2 (Lin et al. 2018)", 1000, 0.06),
+              ("DCGAN (VEEGAN's run)", 99, 3.4), ("DCGAN (PacGAN's run)", 78.9, 4.50),
+              ("VEEGAN (Srivastava et al. 2017)", 150, 2.95),
+              ("Unrolled GAN (VEEGAN's run)", 48.7, 4.32)]
+
+
+def main() -> None:
+    parser = benchmark_parser(__doc__.splitlines()[0], STACKED_RESULTS,
+                              ROOT / "runs" / "gan_stacked_mnist")
+    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
+    args = parser.parse_args()
+
+    results = load_results(args.results)
+    runs = results["runs"]
+    todo = [(row, seed) for row in args.rows for seed in range(args.seeds)
+            if f"{DATA}/{row}/seed{seed}" not in runs]
+    minutes = training_minutes([(DATA, row, seed) for row, seed in todo], runs, args.overrides,
+                               CPU_SECONDS_PER_STEP)
+    print(f"{len(todo)} runs to do, about {minutes:.0f} CPU minutes of training (plus about "
+          "4 CPU minutes per run to classify the 26,000 samples)", flush=True)
+    for row, seed in todo:
+        key = f"{DATA}/{row}/seed{seed}"
+        runs[key] = reused_best(runs, DATA, row, seed, args.overrides)
+        if runs[key] is None:
+            config = run_config(DATA, row, seed, args.overrides)
+            out = args.runs / f"{row}_seed{seed}"
+            trainer, record = train(config, out)
+            samples = samples_from_checkpoint(out / "final.pt", STACKED_MNIST_SAMPLES, seed=0)
+            histogram = stacked_mnist_modes(samples)
+            if seed == 0:
+                save_image_grid(samples[:64], args.figures / f"{DATA}_{row}.png")
+            runs[key] = {"data": DATA, "row": row, "seed": seed, "loss": config.model.loss,
+                         "pack": config.model.pack, "steps": trainer.step,
+                         "epochs": round(trainer.step / len(trainer.batches), 2),
+                         "samples": STACKED_MNIST_SAMPLES, "modes": histogram.modes_covered,
+                         "kl": round(histogram.kl_to_uniform, 4), **record}
+            if row == "best":
+                ship(results, runs[key], out / "final.pt", args.checkpoints,
+                     (histogram.modes_covered, -histogram.kl_to_uniform))
+        print(key, {k: v for k, v in runs[key].items() if k != "history"}, flush=True)
+        save_results(results, args.results)
+    if not runs:
+        return
+    table = markdown(runs, Path(os.path.relpath(args.figures, args.doc.parent)))
+    print("\n" + table)
+    write_between_markers(args.doc, table, "gan-stacked-mnist")
+    print("\n" + write_collapse_lab(args.doc, stacked_path=args.results))
+
+
+def markdown(runs: dict, figures: Path) -> str:
+    """Rows of the lab (mean ± std over seeds), the published numbers, and a link to the best
+    config's samples (``figures``: their folder relative to the document)."""
+    lines = ["| objective | seeds | modes (/1000) | KL (nats) | steps | CPU min / run |",
+             "|---|---|---|---|---|---|"]
+    for row in ROWS:
+        records = group(runs, DATA, row)
+        if records:
+            cpu = mean_std([r["cpu_minutes"] for r in records if "same_as" not in r])
+            lines.append(f"| {LABELS[row]} | {len(records)} "
+                         f"| {mean_std([r['modes'] for r in records])} "
+                         f"| {mean_std([r['kl'] for r in records], 2)} "
+                         f"| {records[0]['steps']} | {cpu} |")
+    for name, modes, kl in REFERENCES:
+        lines.append(f"| published: {name} | – | {modes} | {kl} | – | – |")
+    link = (figures / f"{DATA}_best.png").as_posix()
+    return "\n".join(lines) + f"\n\nSamples of the best config (seed 0): ![]({link})"
+
+
+if __name__ == "__main__":
+    main()
