@@ -163,7 +163,8 @@ def markdown(runs: dict, figures: Path) -> str:
     for name, *numbers in REFERENCES:
         lines.append(f"| published: {name} | – | {numbers[0]} | {numbers[1]} | – | {numbers[2]} "
                      f"| {numbers[3]} | – | – |")
-    links = "".join(f" ![]({(figures / f'{d}_best.png').as_posix()})" for d in ("ring", "grid"))
+    links = "".join(f" ![]({(figures / f'{d}_best.png').as_posix()})" for d in ("ring", "grid")
+                    if any(r["data"] == d and r["row"] == "best" for r in runs.values()))
     return "\n".join(lines) + "\n\nSamples of the best config (seed 0):" + links
 
 
