@@ -143,8 +143,14 @@ def ship(results: dict, record: dict, final: Path, folder: Path,
         state["model"], state["ema"] = state["ema"], None
     path = save_checkpoint(state, folder / f"gan_{data}.pt")
     results["checkpoints"][data] = {"run": f"{data}/{record['row']}/seed{record['seed']}",
-                                    "score": list(score), "path": str(path),
+                                    "score": list(score), "path": relative(path),
                                     "megabytes": round(path.stat().st_size / 2**20, 2)}
+
+
+def relative(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside it."""
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def load_results(path: Path) -> dict:

@@ -24,7 +24,16 @@ import os
 from pathlib import Path
 
 from common import ROOT, write_between_markers
-from gan_lab import benchmark_parser, load_results, mean_std, run_config, save_results, ship, train
+from gan_lab import (
+    benchmark_parser,
+    load_results,
+    mean_std,
+    relative,
+    run_config,
+    save_results,
+    ship,
+    train,
+)
 
 from genmodels.pipelines.evaluate import (
     evaluate_samples,
@@ -45,12 +54,6 @@ def numbers(samples, reference, n: int) -> dict:
     return {"n": report["n_samples"], "fid": round(report["fid"]["value"], 3),
             "kl": round(report["modes"]["kl_to_uniform"], 4),
             "classes": report["modes"]["modes_covered"], **prdc}
-
-
-def relative(path: Path) -> str:
-    """``path`` relative to the repository when it lies inside it."""
-    path = path.resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def main() -> None:

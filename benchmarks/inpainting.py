@@ -11,7 +11,8 @@ share of digits whose true class is among their S completions and the entropy of
 completion classes (nats); the method's predictive NLL −log (1/S) Σ_s p(x_miss | z_s) at the
 codes z_s behind its completions (nats per digit) and, paired over the same digits, how much
 lower MwG's is than pseudo-Gibbs'; and, once per mask, the model's own
-−log p(x_miss | x_obs) importance-sampled with k codes (nats per digit). Numbers go to
+−log p(x_miss | x_obs) importance-sampled with k codes, p(x_obs)'s proposal built from the
+encoder at MwG's completions (nats per digit). Numbers go to
 docs/results/inpainting.json, tables to docs/inpainting.md (between markers), and the
 "15 digits to guess" figures (first 15 digits, MwG) to samples/inpainting/<mask>.png.
 """
@@ -82,12 +83,12 @@ def main() -> None:
     for mask in args.masks:
         start = time.perf_counter()
         row: dict = {"methods": {}}
-        scores = {}
+        scores, runs = {}, {}
         for method in args.methods:
             begin = time.perf_counter()
-            run = run_inpainting(model, images, labels, mask, method, n=args.n,
-                                 samples=args.samples, seed=args.seed,
-                                 **method_options(method, args))
+            run = runs[method] = run_inpainting(model, images, labels, mask, method, n=args.n,
+                                                samples=args.samples, seed=args.seed,
+                                                **method_options(method, args))
             numbers = inpainting_metrics(model, run, oracle, k=0)
             scores[method] = predictive_nll(model, run["truth"], run["mask"], run["codes"])
             numbers["seconds"] = round(time.perf_counter() - begin, 1)
@@ -106,7 +107,7 @@ def main() -> None:
             row["mwg_gain_over_pseudo_gibbs"] = float(gain.mean())
             row["mwg_gain_over_pseudo_gibbs_se"] = float(gain.std() / len(gain) ** 0.5)
         seed_everything(args.seed)
-        row |= model_conditional_nll(model, run, args.k)
+        row |= model_conditional_nll(model, runs.get("mwg", run), args.k)
         row["missing_pixels"] = numbers["missing_pixels"]
         row["seconds"] = round(time.perf_counter() - start, 1)
         results["masks"][mask] = row
@@ -118,9 +119,11 @@ def main() -> None:
 
 
 def model_conditional_nll(model, run: dict, k: int) -> dict:
-    """Mean and standard error over the run's digits of −log p(x_miss | x_obs) (nats)."""
+    """Mean and standard error over the run's digits of −log p(x_miss | x_obs) (nats), p(x_obs)
+    importance-sampled from the encoder at the run's completions (MwG's when it ran)."""
     device = next(model.parameters()).device
-    values = conditional_nll(model, run["truth"].to(device), run["mask"].to(device), k)
+    values = conditional_nll(model, run["truth"].to(device), run["mask"].to(device), k,
+                             completions=run["completions"].to(device))
     return {"conditional_nll": float(values.mean()),
             "conditional_nll_se": float(values.std() / len(values) ** 0.5)}
 

@@ -334,6 +334,22 @@ def test_conditional_nll_is_exact(monkeypatch):
     torch.testing.assert_close(nll.double(), -exact_conditional(x).log(), rtol=0, atol=0.05)
 
 
+def test_conditional_nll_with_completions_is_exact(monkeypatch):
+    """The same with p(x_obs) importance-sampled from the encoder at MwG completions."""
+    model, x, mask = tractable_vae()
+    images = x.repeat(8, 1, 1, 1)
+    images.view(8, -1)[:, MISSING] = CONFIGURATIONS.float()
+    monkeypatch.setattr(vae, "IMAGES_PER_CHUNK", 30_000)
+    torch.manual_seed(0)
+    completions = inpaint(model, x, mask, "mwg", samples=5, steps=30).expand(8, -1, -1, -1, -1)
+    nll = conditional_nll(model, images, mask.expand(8, -1, -1, -1).clone(), k=20_000,
+                          completions=completions)
+    torch.testing.assert_close(nll.double(), -exact_conditional(x).log(), rtol=0, atol=0.05)
+    with pytest.raises(ValueError, match=r"completions should be \(n, S, C, H, W\)"):
+        conditional_nll(model, images, mask.expand(8, -1, -1, -1).clone(),
+                        completions=completions[:, 0])
+
+
 def test_predictive_nll_by_hand():
     model, x, mask = tractable_vae()
     codes = torch.tensor([[[-1.0], [0.5]]])  # (n=1, S=2, D=1)

@@ -89,8 +89,8 @@ def inpainting_metrics(model: VAE, run: dict, classifier: ImageClassifier | None
     - ``predictive_nll``: mean over images of −log (1/S) Σ_s p(x_miss | z_s) at the codes
       behind the completions (nats per image, :func:`predictive_nll`), and its standard error;
     - ``conditional_nll``: mean over images of the model's −log p(x_miss | x_obs) importance-
-      sampled with ``k`` codes (nats per image, :func:`conditional_nll`; None for k = 0),
-      and its standard error;
+      sampled with ``k`` codes (nats per image, :func:`conditional_nll`; None for k = 0), its
+      p(x_obs) proposal built from the encoder at the run's completions, and its standard error;
     - ``missing_pixels``: mean number of missing pixels per image.
 
     The likelihood scores need binary images for a Bernoulli model; with grey levels they are
@@ -120,7 +120,8 @@ def inpainting_metrics(model: VAE, run: dict, classifier: ImageClassifier | None
         return numbers
     scores = {"predictive_nll": predictive_nll(model, truth, mask, run["codes"])}
     if k > 0:
-        scores["conditional_nll"] = conditional_nll(model, truth, mask, k)
+        scores["conditional_nll"] = conditional_nll(model, truth, mask, k,
+                                                    completions=completions.to(device))
     for name, values in scores.items():
         numbers[name] = float(values.mean())
         numbers[f"{name}_se"] = float(values.std() / len(values) ** 0.5) if len(values) > 1 \

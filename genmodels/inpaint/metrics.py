@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from genmodels.inpaint.masks import check_mask
-from genmodels.inpaint.methods import defensive_codes, observed_log_likelihood
+from genmodels.inpaint.methods import defensive_codes, encoder_input, observed_log_likelihood
 from genmodels.models import VAE, vae
 
 ImageClassifier = Callable[[Tensor], Tensor]  # images (N, C, H, W) -> logits (N, classes)
@@ -91,21 +91,27 @@ def predictive_nll(model: VAE, x: Tensor, mask: Tensor, codes: Tensor) -> Tensor
 
 @torch.no_grad()
 def conditional_nll(model: VAE, x: Tensor, mask: Tensor, k: int = 1000,
-                    prior_share: float = 0.1) -> Tensor:
+                    prior_share: float = 0.1, completions: Tensor | None = None) -> Tensor:
     """(n,) −log p(x_miss | x_obs) = log p(x_obs) − log p(x) in nats, for the model's likelihood.
 
-    Both terms are importance-sampled (Burda et al. 2016) with the same k codes z_j drawn
-    from the defensive mixture r = (1 − a) q(z | x) + a p(z), a = ``prior_share``, where q is
-    ``model.proposal`` on the FULL image x (the truth is known here; see
-    :func:`~genmodels.inpaint.methods.defensive_codes`): p(x) ≈ (1/k) Σ_j p(x|z_j) p(z_j) /
-    r(z_j), and p(x_obs) the same with p(x_obs | z_j), the missing pixels marginalised out of
-    the pixel-wise likelihood. q(z | x) is often narrower than p(z | x_obs); the prior share
-    keeps the weights of p(x_obs) bounded. Sharing the codes makes the errors of the two
-    estimates partly cancel, and with a Bernoulli likelihood the estimate is never negative.
-    As in ``VAE.log_likelihood``, codes are drawn in chunks (``vae.IMAGES_PER_CHUNK`` decoded
-    images at most) with a streaming log-sum-exp.
+    Both terms are importance-sampled (Burda et al. 2016) with k codes each, from defensive
+    mixtures (1 − a) q + a p(z), a = ``prior_share`` (see
+    :func:`~genmodels.inpaint.methods.defensive_codes`); q is ``model.proposal``:
 
-    With a Bernoulli likelihood ``x`` must be binary (e.g. ``data.static_binarize``).
+    - p(x) ≈ (1/k) Σ_j p(x | z_j) p(z_j) / r(z_j) with q = q(z | x) on the FULL image x (the
+      truth is known here);
+    - p(x_obs) the same with p(x_obs | z_j), the missing pixels marginalised out of the
+      pixel-wise likelihood. Its posterior p(z | x_obs) is wider than q(z | x) where the
+      observed pixels are ambiguous (a half digit); then draws from q(z | x) alone miss part of
+      p(x_obs) and the estimate comes out too LOW. Give ``completions`` (n, S, C, H, W), e.g.
+      Metropolis-within-Gibbs draws from p(x_miss | x_obs), and q becomes the uniform mixture
+      of q(z | x) and the S laws q(z | completion), which covers that posterior. Without
+      completions both terms share their codes, so their errors partly cancel.
+
+    As in ``VAE.log_likelihood``, codes are drawn in chunks (``vae.IMAGES_PER_CHUNK`` decoded
+    images at most) with a streaming log-sum-exp. With a Bernoulli likelihood ``x`` must be
+    binary (e.g. ``data.static_binarize``); the estimate is then never negative when the codes
+    are shared.
     """
     if k < 1:
         raise ValueError(f"the number k of importance samples should be positive, got {k}")
@@ -114,16 +120,28 @@ def conditional_nll(model: VAE, x: Tensor, mask: Tensor, k: int = 1000,
     _check_binary(model, x, "conditional_nll")
     mask = mask.to(x.device)
     q, prior = model.proposal(x), model.prior()
-    chunk = max(1, min(k, vae.IMAGES_PER_CHUNK // len(x)))
+    mixture, components = None, 1
+    if completions is not None:
+        if completions.dim() != 5 or completions.shape[0] != len(x) \
+                or completions.shape[2:] != x.shape[1:]:
+            raise ValueError(f"completions should be (n, S, C, H, W) with (n, C, H, W) = "
+                             f"{tuple(x.shape)}, got {tuple(completions.shape)}")
+        images = torch.cat([x[:, None], completions.to(x.device)], 1)  # (n, 1 + S, C, H, W)
+        components = images.shape[1]
+        mixture = model.proposal(encoder_input(model, images.flatten(0, 1)))
+    chunk = max(1, min(k, vae.IMAGES_PER_CHUNK // (len(x) * (1 + (mixture is not None)))))
     log_p_full = torch.full((len(x),), -math.inf, device=x.device)
     log_p_observed = log_p_full.clone()
     for start in range(0, k, chunk):
-        z, log_proposal = defensive_codes(q, prior, min(chunk, k - start), prior_share)
+        count = min(chunk, k - start)
+        z, log_proposal = defensive_codes(q, prior, count, prior_share)
         pixel_log_probs = model.decode(z).base_dist.log_prob(x)  # (s, n, C, H, W)
-        log_prior_ratio = prior.log_prob(z) - log_proposal
-        log_w_full = pixel_log_probs.flatten(2).sum(2) + log_prior_ratio
+        log_w_full = pixel_log_probs.flatten(2).sum(2) + prior.log_prob(z) - log_proposal
+        if mixture is not None:
+            z, log_proposal = defensive_codes(mixture, prior, count, prior_share, components)
+            pixel_log_probs = model.decode(z).base_dist.log_prob(x)
         log_w_observed = torch.where(mask.bool(), pixel_log_probs, 0.0).flatten(2).sum(2) \
-            + log_prior_ratio  # the missing pixels marginalised out
+            + prior.log_prob(z) - log_proposal  # the missing pixels marginalised out
         log_p_full = torch.logaddexp(log_p_full, torch.logsumexp(log_w_full, dim=0))
         log_p_observed = torch.logaddexp(log_p_observed, torch.logsumexp(log_w_observed, dim=0))
     return log_p_observed - log_p_full  # the 1/k of both estimates cancel
