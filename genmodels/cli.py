@@ -189,7 +189,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    cli = parser()
+    args, extra = cli.parse_known_args(argv)
+    if extra:  # overrides after an option (`train CONFIG --out DIR key=value`) land here
+        if not hasattr(args, "overrides") or any(a.startswith("-") or "=" not in a
+                                                 for a in extra):
+            cli.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides += extra
     if args.command == "train" and args.config and "=" in args.config:
         args.overrides.insert(0, args.config)  # `train --resume DIR key=value`
         args.config = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import torch
 
 import genmodels
@@ -24,8 +25,9 @@ def test_accuracy_of_the_shipped_classifier(capsys, data_root):
 def test_train_then_accuracy_of_a_run(tmp_path, capsys, data_root):
     out = tmp_path / "run"
     assert main(["train", "configs/mnist_mlp.toml", "train.epochs=1", "data.subset=2048",
-                 "model.hidden=[64]", "train.progress=false", "--out", str(out),
+                 "--out", str(out), "model.hidden=[64]", "train.progress=false",  # after --out
                  "--data-root", data_root]) == 0
+    assert genmodels.load(out).config.hidden == [64]
     capsys.readouterr()
     assert main(["accuracy", str(out), "--data-root", data_root]) == 0
     printed = float(capsys.readouterr().out.split()[1])
@@ -48,6 +50,9 @@ def test_summary_matches_the_model(capsys):
 
 
 def test_clear_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "configs/mnist_mlp.toml", "--out", str(tmp_path), "--epochz", "1"])
+    assert "unrecognized arguments: --epochz 1" in capsys.readouterr().err
     assert main(["train", "configs/mnist_mlp.toml", "train.epochz=1"]) == 2
     err = capsys.readouterr().err
     assert "unknown key epochz in [train]" in err and "checkpoint_every" in err
