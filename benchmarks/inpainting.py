@@ -68,6 +68,9 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--figures", nargs="*", default=FIGURES, help="masks to draw (MwG)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", default="inpainting",
+                        help="results go to docs/results/NAME.json and between the NAME-results "
+                             "markers of docs/inpainting.md")
     parser.add_argument("--data-root")
     args = parser.parse_args()
 
@@ -79,7 +82,8 @@ def main() -> None:
                      "samples": args.samples, "importance_samples": args.k,
                      "steps": args.steps, "seed": args.seed, "command": command(args),
                      "masks": {}}
-    results_path = ROOT / "docs" / "results" / "inpainting.json"
+    results_path = ROOT / "docs" / "results" / f"{args.name}.json"
+    binary = bool(((images == 0) | (images == 1)).all())  # else no likelihood scores (grey)
     for mask in args.masks:
         start = time.perf_counter()
         row: dict = {"methods": {}}
@@ -90,11 +94,13 @@ def main() -> None:
                                                 samples=args.samples, seed=args.seed,
                                                 **method_options(method, args))
             numbers = inpainting_metrics(model, run, oracle, k=0)
-            scores[method] = predictive_nll(model, run["truth"], run["mask"], run["codes"])
+            if binary:
+                scores[method] = predictive_nll(model, run["truth"], run["mask"], run["codes"])
             numbers["seconds"] = round(time.perf_counter() - begin, 1)
             row["methods"][method] = {key: value for key, value in numbers.items()
                                       if key not in ("mask", "method", "n", "samples",
-                                                     "conditional_nll", "conditional_nll_se")}
+                                                     "conditional_nll", "conditional_nll_se",
+                                                     "nll_note")}
             if method == "mwg" and mask in args.figures:
                 figure = fifteen_digits_figure(
                     run["inputs"][:FIGURE_ROWS], run["mask"][:FIGURE_ROWS],
@@ -107,7 +113,8 @@ def main() -> None:
             row["mwg_gain_over_pseudo_gibbs"] = float(gain.mean())
             row["mwg_gain_over_pseudo_gibbs_se"] = float(gain.std() / len(gain) ** 0.5)
         seed_everything(args.seed)
-        row |= model_conditional_nll(model, runs.get("mwg", run), args.k)
+        row |= model_conditional_nll(model, runs.get("mwg", run), args.k) if binary else \
+            {"conditional_nll": None, "conditional_nll_se": None}
         row["missing_pixels"] = numbers["missing_pixels"]
         row["seconds"] = round(time.perf_counter() - start, 1)
         results["masks"][mask] = row
@@ -115,7 +122,7 @@ def main() -> None:
         results_path.write_text(json.dumps(results, indent=2) + "\n")
     tables = markdown(results)
     print("\n" + tables)
-    write_between_markers(ROOT / "docs" / "inpainting.md", tables, "inpainting-results")
+    write_between_markers(ROOT / "docs" / "inpainting.md", tables, f"{args.name}-results")
 
 
 def model_conditional_nll(model, run: dict, k: int) -> dict:
@@ -141,6 +148,10 @@ def command(args: argparse.Namespace) -> str:
         text += " --masks " + " ".join(args.masks)
     if args.methods != list(METHODS):
         text += " --methods " + " ".join(args.methods)
+    if args.figures != FIGURES:
+        text += " --figures " + " ".join(args.figures)
+    if args.name != "inpainting":
+        text += f" --name {args.name}"
     return text
 
 
@@ -156,11 +167,13 @@ def markdown(results: dict) -> str:
              "| mask | method | masked MSE | accuracy | true class among S | class entropy "
              "(nats) | predictive NLL (nats) | model −log p(x_miss\\|x_obs) (nats) |",
              "|---|---|---|---|---|---|---|---|"]
+    def plus_minus(value: float | None, error: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1f} ± {error:.1f}"
+
     for mask, row in results["masks"].items():
-        model_nll = f"{row['conditional_nll']:.1f} ± {row['conditional_nll_se']:.1f}"
+        model_nll = plus_minus(row["conditional_nll"], row["conditional_nll_se"])
         for method, r in row["methods"].items():
-            nll = "n/a" if r["predictive_nll"] is None else \
-                f"{r['predictive_nll']:.1f} ± {r['predictive_nll_se']:.1f}"
+            nll = plus_minus(r["predictive_nll"], r["predictive_nll_se"])
             lines.append(f"| `{mask}` | {method} | {r['masked_mse']:.4f} "
                          f"| {number(r['accuracy'], 3)} | {number(r['true_class_share'], 3)} "
                          f"| {number(r['class_entropy'], 2)} | {nll} | {model_nll} |")
@@ -171,7 +184,8 @@ def markdown(results: dict) -> str:
         lines += ["", "Predictive NLL of pseudo-Gibbs minus that of MwG, paired over the same "
                   "digits (nats, mean ± standard error; positive: MwG better): "
                   + ", ".join(gains) + "."]
-    quadrants = [mask for mask in PYRO_CVAE if mask in results["masks"]]
+    quadrants = [mask for mask in PYRO_CVAE if mask in results["masks"]
+                 and results["masks"][mask]["conditional_nll"] is not None]
     if quadrants:
         lines += ["", "| observed quadrants | Pyro CVAE test loss (nats) | this model −log "
                   "p(x_miss\\|x_obs) (nats) | MwG predictive NLL (nats) |", "|---|---|---|---|"]

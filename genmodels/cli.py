@@ -46,7 +46,7 @@ def _summary(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.overrides)
     model = MODELS[config.kind](config.model)
-    print(summarize(model, model.input_shape))
+    print(summarize(model, model.input_shape, forward=type(model).summary_pass))
     return 0
 
 

@@ -40,13 +40,18 @@ def test_train_then_accuracy_of_a_run(tmp_path, capsys, data_root):
     assert main(["train", "--resume", str(out), "--data-root", data_root]) == 0
 
 
-def test_summary_matches_the_model(capsys):
-    assert main(["summary", "configs/mnist_cnn.toml"]) == 0
+@pytest.mark.parametrize("path, shapes", [
+    ("configs/mnist_cnn.toml", ["[-1, 64, 7, 7]", "[-1, 10]"]),
+    ("configs/iwae_mnist_nll.toml", ["[-1, 100]", "[-1, 784]"]),  # encoder (mean, log var), decoder
+    ("configs/gan_mnist.toml", ["[-1, 1, 28, 28]", "[-1, 1]"]),  # generator, critic
+])
+def test_summary_matches_the_model(capsys, path, shapes):
+    assert main(["summary", path]) == 0
     text = capsys.readouterr().out
-    config = load_config("configs/mnist_cnn.toml")
+    config = load_config(path)
     total = count_parameters(MODELS[config.kind](config.model))
     assert f"Total params: {total:,}" in text
-    assert "[-1, 64, 7, 7]" in text and "[-1, 10]" in text
+    assert all(shape in text for shape in shapes), text
 
 
 def test_clear_errors(tmp_path, capsys):

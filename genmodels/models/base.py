@@ -62,6 +62,10 @@ class Model(nn.Module):
         raise TypeError(f"{type(self).__name__} must define loss() or phases()")
 
     # --- optional hooks -------------------------------------------------------------------
+    def summary_pass(self, x: Tensor) -> Any:
+        """One pass through every net for ``genmodels summary`` (x: (N, *input_shape))."""
+        return self(x)
+
     def validate(self, config: Any) -> None:
         """Raise ConfigError if the run's config (a :class:`genmodels.config.Config`) does not
         suit the model, e.g. a batch size that packing does not divide."""

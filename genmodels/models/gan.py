@@ -103,6 +103,11 @@ class GAN(Model):
         x = self.generate(n, generator)
         return (x + 1) / 2 if self.config.net == "dcgan" else x
 
+    def summary_pass(self, x: Tensor) -> Tensor | None:
+        """The generator on len(x)·pack codes, then the critic on its packed samples."""
+        fake = self.generate(len(x) * self.config.pack)
+        return None if self.critic is None else self.judge(fake)
+
     # --- objectives -------------------------------------------------------------------------
     def parameter_groups(self) -> dict:
         c = self.config

@@ -85,6 +85,10 @@ class VAE(Model):
     def prior(self) -> Distribution:
         return standard_normal(self.latent_dim, next(self.parameters()).device)
 
+    def summary_pass(self, x: Tensor) -> Distribution:
+        """The encoder, then the decoder at the code's mean."""
+        return self.decode(self.encode(x).mean)
+
     def encode(self, x: Tensor) -> Distribution:
         """q(z|x) for images (N, C, 28, 28): batch shape (N,), event shape (latent_dim,)."""
         self.check(x)
