@@ -14,7 +14,8 @@ lower MwG's is than pseudo-Gibbs'; and, once per mask, the model's own
 −log p(x_miss | x_obs) importance-sampled with k codes, p(x_obs)'s proposal built from the
 encoder at MwG's completions (nats per digit). Numbers go to
 docs/results/inpainting.json, tables to docs/inpainting.md (between markers), and the
-"15 digits to guess" figures (first 15 digits, MwG) to samples/inpainting/<mask>.png.
+"15 digits to guess" figures (first 15 digits, MwG) to samples/inpainting/<mask>.png
+(``--name inpainting_grey``: docs/results/inpainting_grey.json, samples/inpainting/grey_<mask>.png).
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ def main() -> None:
                      "masks": {}}
     results_path = ROOT / "docs" / "results" / f"{args.name}.json"
     binary = bool(((images == 0) | (images == 1)).all())  # else no likelihood scores (grey)
+    prefix = "" if args.name == "inpainting" else f"{args.name.removeprefix('inpainting_')}_"
     for mask in args.masks:
         start = time.perf_counter()
         row: dict = {"methods": {}}
@@ -105,7 +107,7 @@ def main() -> None:
                 figure = fifteen_digits_figure(
                     run["inputs"][:FIGURE_ROWS], run["mask"][:FIGURE_ROWS],
                     run["completions"][:FIGURE_ROWS], run["truth"][:FIGURE_ROWS],
-                    ROOT / "samples" / "inpainting" / f"{mask.replace(':', '')}.png",
+                    ROOT / "samples" / "inpainting" / f"{prefix}{mask.replace(':', '')}.png",
                     labels=run["labels"][:FIGURE_ROWS])
                 row["figure"] = str(figure.relative_to(ROOT))
         if {"mwg", "pseudo_gibbs"} <= scores.keys():  # paired over the same digits
