@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--vae", type=Path,
                         default=ROOT / "samples" / "checkpoints" / "iwae_mnist_nll.pt")
     parser.add_argument("--n", type=int, default=10_000, help="samples and test images")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
 
     results = load_results(args.results)
     runs = results["runs"]

@@ -61,7 +61,7 @@ def main() -> None:
     parser = benchmark_parser(__doc__.splitlines()[0], STACKED_RESULTS,
                               ROOT / "runs" / "gan_stacked_mnist")
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
 
     results = load_results(args.results)
     runs = results["runs"]

@@ -62,7 +62,7 @@ def main() -> None:
                               ROOT / "runs" / "gan_toy")
     parser.add_argument("--data", nargs="+", default=list(TOY_DATASETS), choices=TOY_DATASETS)
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
 
     results = load_results(args.results)
     runs = results["runs"]
