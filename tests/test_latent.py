@@ -11,6 +11,7 @@ from torch import nn
 
 from genmodels.config import config_from_dict
 from genmodels.latent import (
+    aggregate_posterior_sampler,
     class_arithmetic,
     class_means,
     diverse_samples,
@@ -102,6 +103,20 @@ def test_huber_energy_matches_a_direct_sum():
     torch.testing.assert_close(huber_energy_to_target(y, x, eps=1e-3), expected)
 
 
+def test_quantizing_four_separated_codes_puts_one_point_on_each():
+    """The law of four equally likely codes at (±5, ±5): its best 4-point quantization is the
+    four codes themselves, whereas 4 i.i.d. draws miss one of them with probability 29/32."""
+    corners = torch.tensor([[5.0, 5.0], [5.0, -5.0], [-5.0, 5.0], [-5.0, -5.0]])
+    means = corners.repeat_interleave(250, 0)
+    sampler = aggregate_posterior_sampler(means, torch.zeros_like(means))
+    torch.testing.assert_close(sampler(8, torch.Generator().manual_seed(0)).abs(),
+                               torch.full((8, 2), 5.0))  # no encoder noise: exactly the codes
+    points = quantize(sampler, 4, 2, steps=300, batch=400, lr=0.2, seed=0)
+    nearest = torch.cdist(points, corners).argmin(1)
+    assert sorted(nearest.tolist()) == [0, 1, 2, 3]
+    assert torch.cdist(points, corners).min(1).values.max() < 0.5
+
+
 def test_quantization_beats_iid_draws_in_energy_distance():
     dim, k = 2, 10
     quantized, iid = [], []
@@ -127,6 +142,9 @@ def test_with_a_real_vae(tmp_path):
     samples = diverse_samples(model, 5, steps=5)
     assert samples.shape == (5, 1, 28, 28)
     assert diverse_samples(model, 4, target="posterior", images=x, steps=5).shape[0] == 4
+    assert diverse_samples(model, 4, target="posterior_means", images=x, steps=5).shape[0] == 4
+    with pytest.raises(ValueError, match="prior, posterior, posterior_means"):
+        diverse_samples(model, 4, target="likelihood")
     assert image_table(traverse(model, codes[0], steps=4), tmp_path / "t.png").exists()
     assert scatter_codes(codes, torch.arange(20) % 10, tmp_path / "s.png").exists()
     with pytest.raises(ValueError, match="lerp or slerp"):

@@ -50,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
                              for s in strengths], dim=1)
         path = image_table(table, out)
     else:  # quantize
-        target = "posterior" if args.target_law == "posterior" else "prior"
-        images = diverse_samples(model, args.k, target, x if target == "posterior" else None,
+        target = args.target_law.replace("-", "_")
+        images = diverse_samples(model, args.k, target, None if target == "prior" else x,
                                  seed=args.seed)
         covered = len(set(classifier()(images.clamp(0, 1)).argmax(1).tolist()))
         print(f"{args.k} quantized samples cover {covered} classes")
@@ -72,7 +72,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source", type=int, default=3, help="arithmetic: from this class")
     p.add_argument("--target", type=int, default=8, help="arithmetic: towards this class")
     p.add_argument("--k", type=int, default=10, help="quantize: number of samples")
-    p.add_argument("--target-law", default="prior", choices=["prior", "posterior"])
+    p.add_argument("--target-law", default="prior",
+                   choices=["prior", "posterior", "posterior-means"],
+                   help="quantize: the prior, the aggregate posterior of the encoded test "
+                        "images, or the law of their encoder means")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-root")
     p.set_defaults(run=run)

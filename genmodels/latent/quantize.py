@@ -29,15 +29,23 @@ def huber_energy_to_target(points: Tensor, target: Tensor, eps: float = 1e-4) ->
             - pairwise_sum(points, None, huber) / k**2)
 
 
+JITTER = 0.01  # std of the noise added to the starting points (latent units)
+
+
 def quantize(target_sampler: Callable[[int, torch.Generator], Tensor], k: int, dim: int,
              steps: int = 500, batch: int = 1000, lr: float = 0.05, eps: float = 1e-4,
              seed: int = 0) -> Tensor:
     """(k, dim) quantization points fitted with Adam against fresh batches of ``batch``
-    target samples, ``target_sampler(n, generator) -> (n, dim)``, drawn each step."""
+    target samples, ``target_sampler(n, generator) -> (n, dim)``, drawn each step; they start
+    at k target samples plus N(0, ``JITTER``²) noise."""
     if k <= 0 or steps <= 0 or batch <= 0:
         raise ValueError(f"k, steps and batch must be positive, got {k}, {steps}, {batch}")
     generator = torch.Generator().manual_seed(seed)
-    points = target_sampler(k, generator).detach().clone().requires_grad_(True)
+    start = target_sampler(k, generator).detach()
+    # The repulsion h'(r) = r / sqrt(r² + ε) vanishes at r = 0, so two points that start on the
+    # same code (likely on a discrete target, e.g. encoder means) would never part: jitter them.
+    start = start + JITTER * torch.randn(start.shape, generator=generator)
+    points = start.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([points], lr=lr)
     for _ in range(steps):
         optimizer.zero_grad()
@@ -60,20 +68,27 @@ def aggregate_posterior_sampler(means: Tensor, stds: Tensor
     return sample
 
 
+TARGET_LAWS = ("prior", "posterior", "posterior_means")
+
+
 @torch.no_grad()
 def diverse_samples(model, k: int, target: str = "prior", images: Tensor | None = None,
                     seed: int = 0, **options) -> Tensor:
-    """(k, C, 28, 28) decodings of k quantization points of the prior, or of the aggregate
-    posterior of ``images`` (N, C, 28, 28)."""
+    """(k, C, 28, 28) decodings of k quantization points of a target law (``TARGET_LAWS``):
+    the prior; the aggregate posterior (1/N) Σ_i q(z | x_i) of ``images`` (N, C, 28, 28); or
+    ``"posterior_means"``, the empirical law of their encoder means (1/N) Σ_i δ(μ(x_i)), the
+    aggregate posterior without the encoder's noise (what a deterministic encoder, as in a WAE,
+    gives). ``options`` go to :func:`quantize`."""
+    if target not in TARGET_LAWS:
+        raise ValueError(f"target = {target!r}; choose one of: {', '.join(TARGET_LAWS)}")
     if target == "prior":
         sampler = prior_sampler(model.latent_dim)
-    elif target == "posterior":
-        if images is None:
-            raise ValueError("target='posterior' needs the images whose codes define it")
-        q = model.encode(images)
-        sampler = aggregate_posterior_sampler(q.mean.cpu(), q.variance.sqrt().cpu())
     else:
-        raise ValueError(f"target = {target!r}; choose prior or posterior")
+        if images is None:
+            raise ValueError(f"target={target!r} needs the images whose codes define it")
+        q = model.encode(images)
+        stds = q.variance.sqrt() if target == "posterior" else torch.zeros_like(q.mean)
+        sampler = aggregate_posterior_sampler(q.mean.cpu(), stds.cpu())
     with torch.enable_grad():
         points = quantize(sampler, k, model.latent_dim, seed=seed, **options)
     device = next(model.parameters()).device
