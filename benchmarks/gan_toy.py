@@ -13,8 +13,8 @@ the best config's (e.g. PacGAN4 when the best config is PacGAN4) reuses its runs
 
 Writes docs/results/gan_toy.json, the tables of docs/gan.md (``gan-toy``, ``gan-collapse-lab``),
 scatter plots samples/gan/<data>_<row>.png (first seed), samples/gan/modes_over_training.png
-(monitor: a collapsing run against the best config), and the best seed of the best config to
-samples/checkpoints/gan_<data>.pt. A smoke test writes elsewhere:
+(monitor: the run that loses the most modes against the best config), and the best seed of the
+best config to samples/checkpoints/gan_<data>.pt. A smoke test writes elsewhere:
 
     python benchmarks/gan_toy.py --seeds 1 train.max_steps=300 --results /tmp/toy.json \
         --doc /tmp/gan.md --figures /tmp/gan --checkpoints /tmp/ckpt --runs /tmp/runs
@@ -115,7 +115,8 @@ def measure(config: genmodels.Config, out: Path, row: str, seed: int, figures: P
 
 def plot_histories(runs: dict, out: Path) -> Path:
     """Modes covered over training (the monitor's counts) per dataset: the best config's first
-    seed against the collapse-lab run that ends with the fewest modes."""
+    seed against the collapse-lab run that loses the most modes from its peak to its end (a
+    run that never finds a mode has not collapsed; it has not learnt)."""
     import matplotlib.pyplot as plt
 
     datasets = sorted({r["data"] for r in runs.values()}, reverse=True)  # ring, grid
@@ -123,9 +124,9 @@ def plot_histories(runs: dict, out: Path) -> Path:
     for ax, data in zip(axes[0], datasets, strict=True):
         healthy = min(group(runs, data, "best"), key=lambda r: r["seed"], default=None)
         others = [r for r in runs.values() if r["data"] == data and r["row"] != "best"
-                  and "same_as" not in r and r["history"]]
-        collapsing = min(others, key=lambda r: (r["modes"], sum(h[1] for h in r["history"])),
-                         default=None)
+                  and "same_as" not in r and max((h[1] for h in r["history"]), default=0)]
+        collapsing = max(others, key=lambda r: (max(h[1] for h in r["history"]) - r["modes"],
+                                                -r["modes"]), default=None)
         for record, style in ((healthy, "-"), (collapsing, "--")):
             if record and record["history"]:
                 steps, modes = zip(*[(h[0], h[1]) for h in record["history"]], strict=True)
