@@ -6,7 +6,7 @@ import json
 
 from conftest import tiny_config
 
-from genmodels.pipelines.report import write_report
+from genmodels.pipelines.report import N_SAMPLES, write_report
 from genmodels.train import Trainer
 
 
@@ -19,4 +19,8 @@ def test_report_links_every_figure(tmp_path, data_root):
         assert (tmp_path / name).exists() and (name in report or name == "metrics.png")
     numbers = json.loads((tmp_path / "diversity.json").read_text())
     assert numbers["fid_mnist"] > 0 and 1 <= numbers["classes_covered_by_samples"] <= 10
-    assert 1 <= numbers["vendi"] <= 2000 and 1 <= numbers["classes_covered_10_iid"] <= 10
+    assert 1 <= numbers["vendi"] <= N_SAMPLES  # Vendi of n samples lies in [1, n]
+    for key in ("classes_covered_10_iid", "classes_covered_10_quantized"):
+        assert 1 <= numbers[key] <= 10
+    for key in ("fid_mnist", "vendi", "classes_covered_10_iid", "classes_covered_10_quantized"):
+        assert f"{numbers[key]:.2f}" in report  # the report shows what was measured
