@@ -12,14 +12,14 @@ KL(p_model || uniform) in nats. Training minutes (wall and process CPU) are reco
 already in the results file are skipped; a row whose resolved config is the best config's
 reuses its runs.
 
-Writes docs/results/gan_stacked_mnist.json, the tables of docs/gan.md
-(``gan-stacked-mnist``, ``gan-collapse-lab``), sample grids samples/gan/stacked_mnist_<row>.png
+Writes docs/results/gan_stacked_mnist.json, the ``gan-stacked-mnist`` table of docs/gan.md,
+sample grids samples/gan/stacked_mnist_<row>.png
 (first seed), and the best seed of the best config to samples/checkpoints/gan_stacked_mnist.pt.
 
 ``--lab``: the collapse lab's Stacked MNIST columns, every row at the lab budget of
 ``LAB_STEPS`` steps (a 10,000-step run costs ~45 CPU minutes, too much for 7 objectives on a
-CPU). Results go to docs/results/gan_stacked_mnist_lab.json, the table ``gan-stacked-mnist-lab``
-and samples/gan/stacked_mnist_lab_<row>.png; nothing is shipped.
+CPU). Results go to docs/results/gan_stacked_mnist_lab.json, the tables ``gan-stacked-mnist-lab``
+and ``gan-collapse-lab`` and samples/gan/stacked_mnist_lab_<row>.png; nothing is shipped.
 Smoke test: ``--seeds 1 train.max_steps=20 --results /tmp/s.json --doc /tmp/gan.md
 --figures /tmp/gan --checkpoints /tmp/ckpt --runs /tmp/runs``.
 """
