@@ -5,7 +5,8 @@ collapse-lab table of docs/gan.md.
 Collapse lab: every row keeps the architecture, data, optimiser and step budget of the
 dataset's best config (configs/gan_<data>.toml) and changes only the objective: the loss, the
 PacGAN packing, and no spectral norm (WGAN-GP and the critic-free energy distance would not use
-it). ``best`` is the config file as it is.
+it). ``best`` is the config file as it is; ``best_amp`` is the same in bfloat16 autocast (the
+CPU's fast path, see docs/gan.md, Speed), not a lab row.
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ ROWS: dict[str, list[str]] = {
     "pacgan2": ["model.loss=non_saturating", "model.pack=2", *LAB],
     "pacgan4": ["model.loss=non_saturating", "model.pack=4", *LAB],
     "energy": ["model.loss=energy", "model.pack=1", *LAB],
+    "best_amp": ["train.amp=true"],  # not a lab row: the best config in bfloat16 autocast
 }
 LABELS = {"best": "best config", "minimax": "minimax GAN", "non_saturating": "non-saturating GAN",
           "wgan_gp": "WGAN-GP", "hinge": "hinge", "pacgan2": "PacGAN2 (non-sat.)",
-          "pacgan4": "PacGAN4 (non-sat.)", "energy": "energy distance (no critic)"}
+          "pacgan4": "PacGAN4 (non-sat.)", "energy": "energy distance (no critic)",
+          "best_amp": "best config, `train.amp=true` (bfloat16)"}
 TOY_RESULTS = ROOT / "docs" / "results" / "gan_toy.json"
 STACKED_RESULTS = ROOT / "docs" / "results" / "gan_stacked_mnist.json"
 STACKED_LAB_RESULTS = ROOT / "docs" / "results" / "gan_stacked_mnist_lab.json"  # shorter budget
@@ -190,6 +193,8 @@ def collapse_lab_table(toy: dict, stacked: dict) -> str:
             "| Stacked MNIST modes (/1000) | Stacked MNIST KL |")
     lines = [head, "|---|---|---|---|---|---|---|"]
     for row in ROWS:
+        if row == "best_amp":
+            continue
         cells = []
         for data, runs in (("ring", toy), ("grid", toy), ("stacked_mnist", stacked)):
             records = group(runs, data, row)

@@ -26,6 +26,7 @@ from pathlib import Path
 from common import ROOT, write_between_markers
 from gan_lab import (
     benchmark_parser,
+    group,
     load_results,
     mean_std,
     relative,
@@ -43,6 +44,7 @@ from genmodels.pipelines.evaluate import (
 from genmodels.plots import save_image_grid
 
 METRICS = ["fid", "prdc", "modes"]
+ROWS = ["best", "best_amp"]  # of gan_lab.ROWS
 
 
 def numbers(samples, reference, n: int) -> dict:
@@ -63,6 +65,8 @@ def main() -> None:
     parser.add_argument("--vae", type=Path,
                         default=ROOT / "samples" / "checkpoints" / "iwae_mnist_nll.pt")
     parser.add_argument("--n", type=int, default=10_000, help="samples and test images")
+    parser.add_argument("--rows", nargs="+", default=ROWS, choices=ROWS,
+                        help="best: the config; best_amp: the same in bfloat16 autocast")
     args = parser.parse_intermixed_args()
 
     results = load_results(args.results)
@@ -81,17 +85,17 @@ def main() -> None:
         else:
             print(f"no VAE checkpoint at {args.vae}; its row is left out", flush=True)
     save_results(results, args.results)
-    for seed in range(args.seeds):
-        key = f"mnist/best/seed{seed}"
+    for row, seed in [(row, seed) for row in args.rows for seed in range(args.seeds)]:
+        key = f"mnist/{row}/seed{seed}"
         if key in runs:
             continue
-        config = run_config("mnist", "best", seed, args.overrides)
-        out = args.runs / f"best_seed{seed}"
+        config = run_config("mnist", row, seed, args.overrides)
+        out = args.runs / f"{row}_seed{seed}"
         trainer, record = train(config, out)
         samples = samples_from_checkpoint(out / "final.pt", args.n, seed=0)
-        if seed == 0:
+        if seed == 0 and row == "best":
             save_image_grid(samples[:64], args.figures / "mnist_best.png")
-        runs[key] = {"data": "mnist", "row": "best", "seed": seed, "steps": trainer.step,
+        runs[key] = {"data": "mnist", "row": row, "seed": seed, "steps": trainer.step,
                      "epochs": round(trainer.step / len(trainer.batches), 2),
                      **numbers(samples, test, args.n), **record}
         ship(results, runs[key], out / "final.pt", args.checkpoints, (-runs[key]["fid"],))
@@ -107,8 +111,8 @@ def markdown(runs: dict, figures: Path) -> str:
     lines = ["| model | seeds | FID (CNN features) | class KL (nats) | classes | precision "
              "| recall | density | coverage | CPU min / run |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    gan = [r for r in runs.values() if r["row"] == "best"]
-    rows = [("DCGAN, configs/gan_mnist.toml", gan)]
+    rows = [(f"DCGAN, configs/gan_mnist.toml{suffix}", group(runs, "mnist", row))
+            for row, suffix in (("best", ""), ("best_amp", ", `train.amp=true` (bfloat16)"))]
     if "vae" in runs:
         rows.append((f"VAE, `{runs['vae']['checkpoint']}`", [runs["vae"]]))
     rows.append(("MNIST training images (floor)", [runs["train_images"]]))
@@ -121,7 +125,7 @@ def markdown(runs: dict, figures: Path) -> str:
                   for k in ("precision", "recall", "density", "coverage")]
         cpu = mean_std([r["cpu_minutes"] for r in records]) if "cpu_minutes" in records[0] \
             else "–"
-        seeds = len(records) if records[0]["row"] == "best" else "–"
+        seeds = len(records) if records[0]["row"] in ROWS else "–"
         lines.append(f"| {name} | {seeds} | " + " | ".join(cells) + f" | {cpu} |")
     names = ["mnist_best.png", *(["mnist_vae.png"] if "vae" in runs else [])]
     links = " ".join(f"![]({(figures / name).as_posix()})" for name in names)

@@ -11,16 +11,20 @@ detached fake images (BCE on logits), and a generator update through the same fa
 the config's learning rates and betas. Ours is ``Trainer.fit()`` with the same nets, batch size,
 loss and optimisers, the data held in memory as uint8 tensors; packing, EMA, the monitor and
 the end-of-epoch evaluation are switched off (the reference has none of them), logging and the
-checkpoint and final save are included. ``--subset N`` times the first N training images
-instead of all 60,000 (same for both loops). The two loops alternate and the best of
-``--repeats`` is kept. The speed-up is measured in process CPU time (one thread: robust to
-other processes sharing the core); wall-clock times are recorded too. Results go to
-docs/results/gan_speed.json and the ``gan-speed`` table of docs/gan.md; target >= 1.5x.
+checkpoint and final save are included. Four loops are timed: the reference as written
+(float32), the reference with its forward passes under bfloat16 autocast, the Trainer in
+float32 and the Trainer with ``train.amp=true`` (bfloat16 autocast on the CPU). ``--subset N``
+times the first N training images instead of all 60,000 (same for every loop). The loops
+alternate and the best of ``--repeats`` is kept. Speed-ups are against the float32 reference,
+in process CPU time (one thread: robust to other processes sharing the core); wall-clock times
+are recorded too. Results go to docs/results/gan_speed.json and the ``gan-speed`` table of
+docs/gan.md; target >= 1.5x.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import tempfile
@@ -43,8 +47,10 @@ SAME_WORK = ["model.pack=1", "model.loss=non_saturating", "model.n_critic=1", "t
              "train.max_steps=0", "train.progress=false", "train.schedule=constant"]
 
 
-def reference_epoch(config: Config, subset: int) -> tuple[float, float, int]:
-    """pytorch/examples dcgan/main.py-style epoch; returns (wall seconds, CPU seconds, steps)."""
+def reference_epoch(config: Config, subset: int, bfloat16: bool = False
+                    ) -> tuple[float, float, int]:
+    """pytorch/examples dcgan/main.py-style epoch, optionally with the forward passes under
+    bfloat16 autocast; returns (wall seconds, CPU seconds, steps)."""
     torch.manual_seed(0)
     model = MODELS[config.kind](config.model)
     generator, critic = model.generator, model.critic
@@ -61,18 +67,22 @@ def reference_epoch(config: Config, subset: int) -> tuple[float, float, int]:
     model.train()
     steps = 0
     start, cpu = time.perf_counter(), time.process_time()
+    autocast = torch.autocast("cpu", torch.bfloat16, enabled=bfloat16)
     for real, _ in loader:
         b = real.size(0)
         ones, zeros = torch.ones(b), torch.zeros(b)
         critic.zero_grad()
-        loss_real = F.binary_cross_entropy_with_logits(critic(real).view(-1), ones)
+        with autocast:
+            loss_real = F.binary_cross_entropy_with_logits(critic(real).view(-1), ones)
         loss_real.backward()
-        fake = generator(torch.randn(b, c.latent_dim))
-        loss_fake = F.binary_cross_entropy_with_logits(critic(fake.detach()).view(-1), zeros)
+        with autocast:
+            fake = generator(torch.randn(b, c.latent_dim))
+            loss_fake = F.binary_cross_entropy_with_logits(critic(fake.detach()).view(-1), zeros)
         loss_fake.backward()
         opt_d.step()
         generator.zero_grad()
-        loss_g = F.binary_cross_entropy_with_logits(critic(fake).view(-1), ones)
+        with autocast:
+            loss_g = F.binary_cross_entropy_with_logits(critic(fake).view(-1), ones)
         loss_g.backward()
         opt_g.step()
         steps += 1
@@ -101,46 +111,62 @@ def main() -> None:
 
     config = load_config(ROOT / "configs" / "gan_mnist.toml",
                          [*SAME_WORK, f"data.subset={args.subset}", *args.overrides])
-    reference, ours = [], []  # (wall, CPU) seconds
-    for _ in range(args.repeats):
-        *seconds, steps = reference_epoch(config, args.subset)
-        reference.append(seconds)
-        *seconds, trainer_steps = trainer_epoch(config)
-        ours.append(seconds)
-    wall_ref, cpu_ref = min(r[0] for r in reference), min(r[1] for r in reference)
-    wall_ours, cpu_ours = min(r[0] for r in ours), min(r[1] for r in ours)
+    amp_config = copy.deepcopy(config)
+    amp_config.train.amp = True
+    loops = {  # name -> a function timing one epoch: (wall s, CPU s, steps)
+        "reference": lambda: reference_epoch(config, args.subset),
+        "reference_bfloat16": lambda: reference_epoch(config, args.subset, bfloat16=True),
+        "trainer": lambda: trainer_epoch(config),
+        "trainer_amp": lambda: trainer_epoch(amp_config),
+    }
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in loops}
+    steps = {}
+    for _ in range(args.repeats):  # the loops alternate, the best of the repeats is kept
+        for name, epoch in loops.items():
+            *seconds, steps[name] = epoch()
+            times[name].append(tuple(seconds))
+    best = {name: (min(t[0] for t in ts), min(t[1] for t in ts)) for name, ts in times.items()}
+    ref_wall, ref_cpu = best["reference"]
     c = config.model
     result = {
         "config": "configs/gan_mnist.toml " + " ".join(SAME_WORK + args.overrides),
         "net": f"dcgan channels={c.channels} latent_dim={c.latent_dim}",
-        "batch_size": config.train.batch_size, "steps": trainer_steps,
-        "reference_steps": steps,
-        "images": args.subset or 60_000,
-        "reference_cpu_seconds": round(cpu_ref, 2), "trainer_cpu_seconds": round(cpu_ours, 2),
-        "speedup": round(cpu_ref / cpu_ours, 2), "target": TARGET,
-        "reference_wall_seconds": round(wall_ref, 2), "trainer_wall_seconds": round(wall_ours, 2),
-        "wall_speedup": round(wall_ref / wall_ours, 2),
-        "all_reference_seconds": [[round(s, 2) for s in r] for r in reference],
-        "all_trainer_seconds": [[round(s, 2) for s in r] for r in ours],
+        "batch_size": config.train.batch_size, "images": args.subset or 60_000,
+        "loops": {name: {"steps": steps[name], "cpu_seconds": round(cpu, 2),
+                         "wall_seconds": round(wall, 2),
+                         "speedup": round(ref_cpu / cpu, 2),
+                         "wall_speedup": round(ref_wall / wall, 2),
+                         "all_seconds": [[round(x, 2) for x in t] for t in times[name]]}
+                  for name, (wall, cpu) in best.items()},
+        "target": TARGET,
         "machine": f"{platform.processor() or platform.machine()}, "
                    f"{torch.get_num_threads()} threads, torch {torch.__version__}",
     }
     print(json.dumps(result, indent=2))
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(result, indent=2) + "\n")
-    r = result
-    table = ("| loop | images | steps | CPU s | CPU ms / step | wall s |\n"
-             "|---|---|---|---|---|---|\n"
-             f"| pytorch/examples dcgan (DataLoader + ToTensor + Normalize) | {r['images']} "
-             f"| {steps} | {r['reference_cpu_seconds']} "
-             f"| {1000 * cpu_ref / steps:.0f} | {r['reference_wall_seconds']} |\n"
-             f"| genmodels Trainer | {r['images']} | {trainer_steps} "
-             f"| {r['trainer_cpu_seconds']} | {1000 * cpu_ours / trainer_steps:.0f} "
-             f"| {r['trainer_wall_seconds']} |\n\n"
-             f"Speed-up {r['speedup']}x in process CPU time (wall: {r['wall_speedup']}x; target "
-             f">= {TARGET}x), {r['net']}, batch {r['batch_size']}, {r['machine']}.")
-    write_between_markers(args.doc, table, "gan-speed")
+    write_between_markers(args.doc, markdown(result), "gan-speed")
 
+
+def markdown(result: dict) -> str:
+    """The four loops, CPU time and speed-up against the float32 reference."""
+    names = {"reference": "pytorch/examples dcgan, float32",
+             "reference_bfloat16": "pytorch/examples dcgan, bfloat16 autocast",
+             "trainer": "genmodels Trainer, float32",
+             "trainer_amp": "genmodels Trainer, `train.amp=true` (bfloat16 autocast)"}
+    lines = ["| loop | steps | CPU s | CPU ms / step | wall s | speed-up (CPU) |",
+             "|---|---|---|---|---|---|"]
+    for name, r in result["loops"].items():
+        lines.append(f"| {names[name]} | {r['steps']} | {r['cpu_seconds']} "
+                     f"| {1000 * r['cpu_seconds'] / r['steps']:.0f} | {r['wall_seconds']} "
+                     f"| {r['speedup']}x |")
+    loops = result["loops"]
+    return "\n".join(lines) + (
+        f"\n\nSpeed-up of `train.amp=true` over the pytorch/examples loop: "
+        f"{loops['trainer_amp']['speedup']}x in CPU time (wall "
+        f"{loops['trainer_amp']['wall_speedup']}x; target >= {result['target']}x); at the same "
+        f"arithmetic (float32) {loops['trainer']['speedup']}x. {result['images']} images, "
+        f"{result['net']}, batch {result['batch_size']}, {result['machine']}.")
 
 if __name__ == "__main__":
     main()

@@ -53,7 +53,7 @@ class TrainConfig:
     grad_clip: float = 0.0  # max global gradient norm; 0 = off
     seed: int = 0
     device: str = "auto"  # auto (CUDA if available) | cpu | cuda | cuda:1 ...
-    amp: bool = False  # mixed precision (float16 autocast + grad scaling); CUDA only
+    amp: bool = False  # autocast: float16 + grad scaling on CUDA, bfloat16 on the CPU
     ema: float = 0.0  # decay of an exponential moving average of the weights; 0 = off
     checkpoint_every: int = 1000  # steps between checkpoints (one is always written at the end)
     log_every: int = 50  # steps between lines in metrics.jsonl

@@ -44,6 +44,29 @@ def test_ctrl_c_saves_and_resume_is_bit_identical(tmp_path, data_root):
     assert metric_lines(tmp_path / "full") == metric_lines(tmp_path / "part")
 
 
+def test_cpu_amp_trains_in_bfloat16_and_resumes_bit_identically(tmp_path, data_root):
+    config = tiny_config(train={"amp": True, "epochs": 2})
+    full = Trainer(config, tmp_path / "full", data_root=data_root)
+    first_layer = next(m for m in full.model.modules() if isinstance(m, nn.Linear))
+    dtypes = set()
+    first_layer.register_forward_hook(lambda module, inputs, output: dtypes.add(output.dtype))
+    full.fit()
+    assert dtypes == {torch.bfloat16, torch.float32}  # training under autocast, evaluation not
+    amp_weights = weights(tmp_path / "full" / "final.pt")
+    assert all(w.dtype == torch.float32 for w in amp_weights.values())  # float32 master weights
+
+    config.train.amp = False
+    Trainer(config, tmp_path / "float32", data_root=data_root).fit()
+    assert any(not torch.equal(w, amp_weights[k])
+               for k, w in weights(tmp_path / "float32" / "final.pt").items())
+
+    config.train.amp = True
+    Trainer(config, tmp_path / "part", data_root=data_root, callbacks=[InterruptAt(45)]).fit()
+    Trainer(config, tmp_path / "part", data_root=data_root, resume=True).fit()
+    assert_identical(amp_weights, weights(tmp_path / "part" / "final.pt"))
+    assert metric_lines(tmp_path / "full") == metric_lines(tmp_path / "part")
+
+
 def test_resume_after_sigkill_is_bit_identical(tmp_path, data_root):
     config = tiny_config(**RANDOM_RUN)
     config.train.epochs, config.train.checkpoint_every = 30, 50

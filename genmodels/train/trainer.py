@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import signal
 import time
-import warnings
 from collections.abc import Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -91,15 +90,16 @@ class Trainer:
         self.optimizers = {name: make_optimizer(g, t) for name, g in groups.items()}
         self.schedulers = {name: make_scheduler(o, t, self.total_steps)
                            for name, o in self.optimizers.items()}
-        self.amp = t.amp and self.device.type == "cuda"
-        if t.amp and not self.amp:
-            warnings.warn("train.amp=true needs CUDA; training in float32 on the CPU",
-                          stacklevel=2)
-        if self.amp and any(getattr(o, "requires_closure", False)
-                            for o in self.optimizers.values()):
+        # AMP: float16 autocast with gradient scaling on CUDA; bfloat16 autocast on the CPU (fast
+        # where the CPU has bfloat16 units, e.g. AMX; same exponent range, so no scaling).
+        self.amp = t.amp
+        self.amp_dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
+        scaled = self.amp and self.device.type == "cuda"
+        if scaled and any(getattr(o, "requires_closure", False)
+                          for o in self.optimizers.values()):
             raise ConfigError(f"train.optimizer = {t.optimizer!r} re-evaluates the loss through "
                               "a closure, which AMP's GradScaler cannot do; set train.amp=false")
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=scaled)
         self.ema = EMA(self.model, t.ema) if t.ema > 0 else None
 
         self.step, self.elapsed = 0, 0.0
@@ -188,19 +188,19 @@ class Trainer:
 
         def closure() -> Tensor:
             optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(self.device.type, torch.float16, enabled=self.amp):
+            with torch.autocast(self.device.type, self.amp_dtype, enabled=self.amp):
                 losses = phase.loss(batch)
             self._check_finite(losses, phase)
             self.scaler.scale(losses["loss"]).backward()
             dist.average_gradients(params)
-            if self.amp:
+            if self.scaler.is_enabled():
                 self.scaler.unscale_(optimizer)
             if clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, clip)
             first.append(losses)
             return losses["loss"]
 
-        if self.amp:  # GradScaler does not take closures
+        if self.scaler.is_enabled():  # GradScaler does not take closures
             closure()
             self.scaler.step(optimizer)
             self.scaler.update()
