@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from conftest import InterruptAt, assert_identical, metric_lines, tiny_config, weights
@@ -14,7 +15,7 @@ from genmodels.cli import main
 from genmodels.config import ConfigError, config_from_dict
 from genmodels.metrics import energy_distance
 from genmodels.models import MODELS
-from genmodels.models.gan import LOSSES
+from genmodels.models.gan import LOSSES, kernel_distance
 from genmodels.models.gan_losses import CRITIC_LOSSES, GENERATOR_LOSSES, gradient_penalty
 from genmodels.train import NonFiniteLossError, Trainer, load_checkpoint
 
@@ -96,6 +97,37 @@ def test_kernel_loss_is_the_energy_distance():
     loss = model.kernel_generator_loss((real,))["loss"]
     torch.manual_seed(0)
     torch.testing.assert_close(loss, energy_distance(model.generate(32), real))
+
+
+def test_energy_weight_adds_the_energy_distance_to_the_generator_loss():
+    model = make(net="mlp", hidden=[8], energy_weight=0.5)
+    real = torch.randn(16, 2, dtype=torch.float64).float()
+    torch.manual_seed(0)
+    model.critic_loss((real,))  # keeps its fakes for the generator update
+    losses = {k: v.detach() for k, v in model.generator_loss((real,)).items()}
+    torch.manual_seed(0)
+    fake = model.generate(16).detach().double().numpy()
+    x, y = fake, real.double().numpy()
+
+    def mean_distance(a, b):
+        return np.linalg.norm(a[:, None] - b[None], axis=-1).mean()
+
+    energy = 2 * mean_distance(x, y) - mean_distance(x, x) - mean_distance(y, y)
+    with torch.no_grad():
+        d_fake = model.judge(torch.from_numpy(fake).float()).double()
+    adversarial = float(torch.nn.functional.softplus(-d_fake).mean())  # non-saturating
+    assert float(losses["energy_distance"]) == pytest.approx(energy, rel=1e-5)
+    assert float(losses["loss"]) == pytest.approx(adversarial + 0.5 * energy, rel=1e-5)
+
+
+def test_kernel_distances_stay_float32_under_autocast():
+    """bfloat16's |x|² + |y|² - 2 x·y would cancel: images near 1 are far from the origin."""
+    torch.manual_seed(0)
+    a, b = 0.9 + 0.05 * torch.rand(64, 784), 0.9 + 0.05 * torch.rand(64, 784)
+    for kind in ("energy", "mmd"):
+        exact = kernel_distance(kind, a, b)
+        with torch.autocast("cpu", torch.bfloat16):
+            assert float(kernel_distance(kind, a, b)) == pytest.approx(float(exact), rel=1e-6)
 
 
 @pytest.mark.parametrize("model, train, message", [

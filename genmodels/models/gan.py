@@ -46,6 +46,19 @@ class GANConfig:
     pack: int = 1  # PacGAN: the critic judges packs of this many samples
     lr_generator: float = 0.0  # 0 = train.lr
     lr_critic: float = 0.0  # 0 = train.lr
+    energy_weight: float = 0.0  # λ: the generator loss adds λ × the energy distance (data
+    #                             units) between its batch and the data batch; 0 = off
+
+
+def kernel_distance(kind: str, fake: Tensor, real: Tensor) -> Tensor:
+    """``energy`` (squared energy distance) or ``mmd`` (MMD², RBF, median bandwidth) between
+    two batches (n, ...), flattened; in float32 even under autocast, whose bfloat16 matmul
+    would cancel catastrophically in |x|² + |y|² - 2 x·y."""
+    from genmodels.metrics import energy_distance, mmd
+
+    distance = energy_distance if kind == "energy" else mmd
+    with torch.autocast(fake.device.type, enabled=False):
+        return distance(fake.flatten(1).float(), real.flatten(1).float())
 
 
 @register
@@ -166,17 +179,18 @@ class GAN(Model):
             d_fake = self.judge(fake)
         finally:
             self.critic.requires_grad_(True)
-        return {"loss": GENERATOR_LOSSES[self.config.loss](d_fake)}
+        loss = GENERATOR_LOSSES[self.config.loss](d_fake)
+        if self.config.energy_weight == 0:
+            return {"loss": loss}
+        distance = kernel_distance("energy", fake, batch[0])
+        return {"loss": loss + self.config.energy_weight * distance, "adversarial": loss,
+                "energy_distance": distance}
 
     def kernel_generator_loss(self, batch: Batch) -> Losses:
-        from genmodels.metrics import energy_distance, mmd
-
-        real = batch[0].flatten(1)
-        fake = self.generate(len(real)).flatten(1)
+        fake = self.generate(len(batch[0]))
         if not bool(torch.isfinite(fake).all()):  # diverged: the Trainer stops on this loss
             return {"loss": fake.sum()}
-        distance = energy_distance if self.config.loss == "energy" else mmd
-        return {"loss": distance(fake, real)}
+        return {"loss": kernel_distance(self.config.loss, fake, batch[0])}
 
     # --- evaluation -------------------------------------------------------------------------
     @torch.no_grad()
