@@ -42,8 +42,9 @@ def _kernel_mmd(x: Tensor, y: Tensor, kernel: Callable[[Tensor], Tensor], unbias
 def energy_distance(x: Samples, y: Samples, unbiased: bool = False, chunk: int = 4096) -> Tensor:
     """Squared energy distance D^2 = 2 E|X - Y| - E|X - X'| - E|Y - Y'| (Szekely & Rizzo 2013).
 
-    x (n, d), y (m, d); Euclidean norms; returns a 0-d tensor in squared units of x
-    (scipy.stats.energy_distance returns sqrt(D^2), for d = 1). ``unbiased=False``: the
+    x (n, d), y (m, d); Euclidean norms; returns a 0-d tensor in the units of x, being a
+    combination of mean distances ("squared" names D^2, whose root is the metric;
+    scipy.stats.energy_distance returns sqrt(D^2), for d = 1). ``unbiased=False``: the
     V-statistic, within-sample means over all n^2 pairs including the zero diagonal, >= 0
     up to rounding; ``unbiased=True``: U-statistics over the n (n - 1) pairs i != j,
     unbiased, may be < 0. Differentiable (duplicate points give gradient 0, not NaN);
@@ -163,7 +164,7 @@ def radon_sobolev_to_normal(z: Samples, xi: str = "exact", chunk: int = 4096) ->
     d^2 = mean_i xi(|z_i|) - (1/2) mean_{i,j} |z_i - z_j| (Turinici 2019, arXiv:1911.13135),
     with xi(x) = E|x e_1 - G| - (1/2) E|G - G'|, G, G' ~ N(0, I_D). With ``xi="exact"``
     (``xi_exact``) this is exactly half the squared energy distance between the empirical law
-    of z and N(0, I_D): no Monte Carlo, >= 0 up to rounding, in squared units of z,
+    of z and N(0, I_D): no Monte Carlo, >= 0 up to rounding, in the units of z,
     V-statistic over the n^2 pairs. ``xi="smooth"`` uses ``xi_smooth``, an approximation.
     Returns a 0-d tensor; differentiable; memory O(chunk * n).
     """

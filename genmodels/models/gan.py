@@ -195,7 +195,7 @@ class GAN(Model):
     # --- evaluation -------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, batches: Iterable[Batch]) -> dict[str, float]:
-        """Energy distance (V-statistic, data units²) between up to 2,500 held-out examples
+        """Squared energy distance D² (V-statistic, data units) between up to 2,500 held-out examples
         and as many samples, in data space."""
         from genmodels.metrics import energy_distance
 
