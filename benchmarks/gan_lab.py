@@ -4,8 +4,8 @@ collapse-lab table of docs/gan.md.
 
 Collapse lab: every row keeps the architecture, data, optimiser and step budget of the
 dataset's best config (configs/gan_<data>.toml) and changes only the objective: the loss, the
-PacGAN packing, and no spectral norm (WGAN-GP and the critic-free energy distance would not use
-it). ``best`` is the config file as it is; ``best_amp`` is the same in bfloat16 autocast (the
+PacGAN packing, no spectral norm (WGAN-GP and the critic-free energy distance would not use
+it) and no energy-distance term in a critic's generator loss. ``best`` is the config file as it is; ``best_amp`` is the same in bfloat16 autocast (the
 CPU's fast path, see docs/gan.md, Speed), not a lab row.
 """
 
@@ -27,7 +27,7 @@ from genmodels.plots import read_metrics
 from genmodels.train import Trainer, load_checkpoint, save_checkpoint
 from genmodels.train.monitor import ModeCollapseWarning
 
-LAB = ["model.spectral_norm=false", "model.n_critic=1"]
+LAB = ["model.spectral_norm=false", "model.n_critic=1", "model.energy_weight=0"]
 ROWS: dict[str, list[str]] = {
     "best": [],
     "minimax": ["model.loss=minimax", "model.pack=1", *LAB],

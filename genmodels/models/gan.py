@@ -4,7 +4,9 @@ One model kind, ``gan``, with the loss chosen in the config: minimax, non-satura
 WGAN-GP, hinge, least squares (see :mod:`genmodels.models.gan_losses`), or a critic-free
 generator trained on a kernel distance to the data (``energy``, ``mmd``; the dual-metric-flow
 view of Turinici 2020, arXiv 2012.10410). Options: spectral norm (Miyato et al. 2018),
-PacGAN packing (Lin et al. 2018), separate learning rates, ``n_critic``; EMA and Adam betas
+PacGAN packing (Lin et al. 2018), separate learning rates, ``n_critic``, and ``energy_weight``,
+which adds that kernel distance of the whole batch to a critic's generator loss (the critic
+judges samples one pack at a time; the batch term sees mode frequencies). EMA and Adam betas
 come from ``[train]``.
 
 Networks: ``mlp`` for 2-D mixtures, ``dcgan`` for C×28×28 images (data in [-1, 1], the
