@@ -5,8 +5,9 @@ collapse-lab table of docs/gan.md.
 Collapse lab: every row keeps the architecture, data, optimiser and step budget of the
 dataset's best config (configs/gan_<data>.toml) and changes only the objective: the loss, the
 PacGAN packing, no spectral norm (WGAN-GP and the critic-free energy distance would not use
-it) and no energy-distance term in a critic's generator loss. ``best`` is the config file as it is; ``best_amp`` is the same in bfloat16 autocast (the
-CPU's fast path, see docs/gan.md, Speed), not a lab row.
+it) and no energy-distance term in a critic's generator loss. ``best`` is the config file as
+it is; ``best_amp`` is the same in bfloat16 autocast (the CPU's fast path, see docs/gan.md,
+Speed), not a lab row.
 """
 
 from __future__ import annotations

@@ -197,8 +197,8 @@ class GAN(Model):
     # --- evaluation -------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, batches: Iterable[Batch]) -> dict[str, float]:
-        """Squared energy distance D² (V-statistic, data units) between up to 2,500 held-out examples
-        and as many samples, in data space."""
+        """Squared energy distance D² (V-statistic, data units) between up to 2,500 held-out
+        examples and as many samples, in data space."""
         from genmodels.metrics import energy_distance
 
         real = torch.cat([b[0] for b in batches])[:2500].flatten(1)
