@@ -25,6 +25,7 @@ from pathlib import Path
 
 from common import ROOT, write_between_markers
 from gan_lab import (
+    LABELS,
     benchmark_parser,
     group,
     load_results,
@@ -111,8 +112,8 @@ def markdown(runs: dict, figures: Path) -> str:
     lines = ["| model | seeds | FID (CNN features) | class KL (nats) | classes | precision "
              "| recall | density | coverage | CPU min / run |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    rows = [(f"DCGAN, configs/gan_mnist.toml{suffix}", group(runs, "mnist", row))
-            for row, suffix in (("best", ""), ("best_amp", ", `train.amp=true` (bfloat16)"))]
+    rows = [(f"DCGAN, configs/gan_mnist.toml: {LABELS[row]}", group(runs, "mnist", row))
+            for row in ROWS]
     if "vae" in runs:
         rows.append((f"VAE, `{runs['vae']['checkpoint']}`", [runs["vae"]]))
     rows.append(("MNIST training images (floor)", [runs["train_images"]]))

@@ -317,3 +317,17 @@ def test_radon_sobolev_gradient():
     loss = radon_sobolev_to_normal(with_kinks) + radon_sobolev_to_normal(with_kinks, "smooth")
     (grad,) = torch.autograd.grad(loss, z)
     assert torch.isfinite(grad).all()
+
+
+def test_training_distances_ignore_autocast():
+    """Used as training losses under ``train.amp``, the distances keep float32: bfloat16 would
+    cancel in |x|² + |y|² - 2 x·y for points far from the origin (images near 1)."""
+    torch.manual_seed(0)
+    a, b = 0.9 + 0.05 * torch.rand(64, 784), 0.9 + 0.05 * torch.rand(64, 784)
+    distances = {"energy": lambda: energy_distance(a, b), "mmd": lambda: mmd(a, b),
+                 "sliced": lambda: sliced_wasserstein(a, b, seed=0),
+                 "radon_sobolev": lambda: radon_sobolev_to_normal(a[:, :8] * 10)}
+    for name, distance in distances.items():
+        exact = float(distance())
+        with torch.autocast("cpu", torch.bfloat16):
+            assert float(distance()) == pytest.approx(exact, rel=1e-6), name

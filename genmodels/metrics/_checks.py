@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import TypeVar
+
 import numpy as np
 import torch
 from torch import Tensor
+
+F = TypeVar("F", bound=Callable)
+
+
+def outside_autocast(metric: F) -> F:
+    """Run ``metric`` in its inputs' precision even when called under autocast (``train.amp``:
+    a distance used as a training loss). Low-precision matmuls would cancel catastrophically in
+    |x|^2 + |y|^2 - 2 x.y and round the projections of the sliced distances."""
+    devices = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+
+    @functools.wraps(metric)
+    def wrapper(*args, **kwargs):
+        with ExitStack() as stack:
+            for device in devices:
+                stack.enter_context(torch.autocast(device, enabled=False))
+            return metric(*args, **kwargs)
+
+    return wrapper
 
 
 def _as_samples(x: Tensor | np.ndarray, name: str) -> Tensor:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from genmodels.metrics._checks import check_samples
+from genmodels.metrics._checks import check_samples, outside_autocast
 from genmodels.metrics.kernels import checkpointed, median_distance, pairwise_sum, safe_root
 from genmodels.metrics.radon_sobolev import xi_exact, xi_smooth
 
@@ -39,6 +39,7 @@ def _kernel_mmd(x: Tensor, y: Tensor, kernel: Callable[[Tensor], Tensor], unbias
     return within_x / pairs_x + within_y / pairs_y - 2 * cross / (n * m)
 
 
+@outside_autocast
 def energy_distance(x: Samples, y: Samples, unbiased: bool = False, chunk: int = 4096) -> Tensor:
     """Squared energy distance D^2 = 2 E|X - Y| - E|X - X'| - E|Y - Y'| (Szekely & Rizzo 2013).
 
@@ -54,6 +55,7 @@ def energy_distance(x: Samples, y: Samples, unbiased: bool = False, chunk: int =
     return _kernel_mmd(x, y, _negative_distance, unbiased, chunk)
 
 
+@outside_autocast
 def mmd(x: Samples, y: Samples, kernel: str = "rbf",
         bandwidths: float | Sequence[float] | None = None, unbiased: bool = True,
         chunk: int = 4096) -> Tensor:
@@ -116,6 +118,7 @@ def _sliced_cost(x: Tensor, y: Tensor, theta: Tensor, p: int) -> Tensor:
     return _wasserstein_1d_power(x @ theta, y @ theta, p)
 
 
+@outside_autocast
 def sliced_wasserstein(x: Samples, y: Samples, n_projections: int = 50, p: int = 2,
                        seed: int | None = None, projections: Tensor | np.ndarray | None = None,
                        chunk: int = 1024) -> Tensor:
@@ -158,6 +161,7 @@ def sliced_wasserstein(x: Samples, y: Samples, n_projections: int = 50, p: int =
     return safe_root(total / projections.shape[1], p)
 
 
+@outside_autocast
 def radon_sobolev_to_normal(z: Samples, xi: str = "exact", chunk: int = 4096) -> Tensor:
     """Squared Radon-Sobolev distance from the empirical law of z (n, D) to N(0, I_D).
 
