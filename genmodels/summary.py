@@ -44,20 +44,40 @@ def _should_hook(module: nn.Module) -> bool:
     return not has_children or _own_parameters(module) > 0
 
 
-def _describe(output: Any, batch_size: int) -> tuple[Any, int]:
-    """(shape description, total numel) of a forward output; the batch dim is shown as -1."""
+def _shapes(output: Any) -> Any:
+    """The shapes in a forward output: a tuple per tensor, a list per container, else None."""
     if isinstance(output, Tensor):
-        shape = list(output.shape)
-        if shape and shape[0] == batch_size:
-            shape[0] = -1
-        return shape, output.numel()
-    if isinstance(output, (tuple, list)):
-        parts = [_describe(item, batch_size) for item in output]
-        return [shape for shape, _ in parts], sum(numel for _, numel in parts)
+        return tuple(output.shape)
     if isinstance(output, dict):
-        parts = [_describe(item, batch_size) for item in output.values()]
-        return [shape for shape, _ in parts], sum(numel for _, numel in parts)
-    return "-", 0
+        output = list(output.values())
+    if isinstance(output, (tuple, list)):
+        return [_shapes(item) for item in output]
+    return None
+
+
+def _numel(output: Any) -> int:
+    """Total number of values in the tensors of a forward output."""
+    if isinstance(output, Tensor):
+        return output.numel()
+    if isinstance(output, dict):
+        output = list(output.values())
+    if isinstance(output, (tuple, list)):
+        return sum(_numel(item) for item in output)
+    return 0
+
+
+def _batch_free(shape: Any, doubled: Any) -> Any:
+    """``shape`` with its leading dimension shown as -1 where it doubled with the batch
+    (``doubled``: the same output's shapes at twice the batch), so packed or repeated batches
+    are recognised too; "-" for non-tensors."""
+    if isinstance(shape, list):
+        return [_batch_free(item, twin) for item, twin in zip(shape, doubled)]
+    if shape is None:
+        return "-"
+    dims = list(shape)
+    if dims and doubled[0] == 2 * dims[0]:
+        dims[0] = -1
+    return dims
 
 
 def _format_table(rows: list[_Row], footer: list[str]) -> str:
@@ -89,35 +109,31 @@ def summarize(
     not moved: it must already live on ``device``. ``forward(model, x)`` replaces ``model(x)``.
     """
     input_shape = tuple(input_shape)
-    rows: list[_Row] = []
-    handles: list[torch.utils.hooks.RemovableHandle] = []
+    calls: list[tuple[str, nn.Module, Any]] = []  # (name, module, output) in call order
+    handles = [module.register_forward_hook(
+        lambda module, _inputs, output, label=name or type(module).__name__.lower():
+        calls.append((label, module, output)))
+        for name, module in model.named_modules() if _should_hook(module)]
 
-    def make_hook(name: str) -> Callable[[nn.Module, Any, Any], None]:
-        def hook(module: nn.Module, _inputs: Any, output: Any) -> None:
-            shape, numel = _describe(output, batch_size)
-            rows.append(_Row(name, type(module).__name__, str(shape), _own_parameters(module),
-                             numel))
-
-        return hook
+    def run(batch: int) -> list[tuple[str, nn.Module, Any]]:
+        calls.clear()
+        x = torch.zeros((batch, *input_shape), device=device)
+        with torch.no_grad():
+            model(x) if forward is None else forward(model, x)
+        return list(calls)
 
     modes = {module: module.training for module in model.modules()}
     try:
-        for name, module in model.named_modules():
-            if _should_hook(module):
-                label = name or type(module).__name__.lower()
-                handles.append(module.register_forward_hook(make_hook(label)))
-        x = torch.zeros((batch_size, *input_shape), device=device)
         model.eval()
-        with torch.no_grad():
-            if forward is None:
-                model(x)
-            else:
-                forward(model, x)
+        single, double = run(batch_size), run(2 * batch_size)  # the batch dim is what doubles
     finally:
         for handle in handles:
             handle.remove()
         for module, training in modes.items():
             module.training = training
+    rows = [_Row(name, type(module).__name__,
+                 str(_batch_free(_shapes(output), _shapes(twin))), _own_parameters(module),
+                 _numel(output)) for (name, module, output), (*_, twin) in zip(single, double)]
 
     total = count_parameters(model)
     trainable = count_parameters(model, trainable_only=True)

@@ -43,7 +43,7 @@ def test_train_then_accuracy_of_a_run(tmp_path, capsys, data_root):
 @pytest.mark.parametrize("path, shapes", [
     ("configs/mnist_cnn.toml", ["[-1, 64, 7, 7]", "[-1, 10]"]),
     ("configs/iwae_mnist_nll.toml", ["[-1, 100]", "[-1, 784]"]),  # encoder (mean, log var), decoder
-    ("configs/gan_mnist.toml", ["1, 28, 28]", "[-1, 1]"]),  # generator (x pack), critic
+    ("configs/gan_mnist.toml", ["[-1, 1, 28, 28]", "[-1, 1]"]),  # generator (x pack), critic
 ])
 def test_summary_matches_the_model(capsys, path, shapes):
     assert main(["summary", path]) == 0

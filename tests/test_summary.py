@@ -131,7 +131,7 @@ def test_training_flag_restored_and_eval_during_pass() -> None:
     net.train()
     net[2].eval()  # a mixed state must come back as it was
     summarize(net, (1, 28, 28))
-    assert seen == [False]
+    assert seen == [False, False]  # one pass at the batch, one at twice it
     assert net.training and net[0].training and net[3].training
     assert not net[2].training
     net.eval()
@@ -163,6 +163,20 @@ def test_custom_forward_callable() -> None:
     ]
     # uncalled encoder still counted in totals
     assert _footer_int(text, "Total params") == 20 + 21
+
+
+def test_batch_dim_is_what_scales_with_the_batch() -> None:
+    class Table(nn.Module):  # a batch-independent output keeps its leading dimension
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = nn.Parameter(torch.ones(7, 3))
+
+        def forward(self, x: Tensor) -> Tensor:
+            return self.weight * 1
+
+    model = nn.ModuleDict({"fc": nn.Linear(3, 4), "table": Table()})
+    packed = summarize(model, (3,), forward=lambda m, x: (m["fc"](x.repeat(2, 1)), m["table"](x)))
+    assert [(r[0], r[2]) for r in _rows(packed)] == [("fc", "[-1, 4]"), ("table", "[7, 3]")]
 
 
 def test_tuple_outputs_and_parent_with_own_params() -> None:
