@@ -71,7 +71,7 @@ def _batch_free(shape: Any, doubled: Any) -> Any:
     (``doubled``: the same output's shapes at twice the batch), so packed or repeated batches
     are recognised too; "-" for non-tensors."""
     if isinstance(shape, list):
-        return [_batch_free(item, twin) for item, twin in zip(shape, doubled)]
+        return [_batch_free(item, twin) for item, twin in zip(shape, doubled, strict=False)]
     if shape is None:
         return "-"
     dims = list(shape)
@@ -102,24 +102,29 @@ def summarize(
     device: str | torch.device = "cpu",
     forward: Callable[[nn.Module, Tensor], Any] | None = None,
 ) -> str:
-    """Run one forward pass on zeros of shape ``(batch_size, *input_shape)`` and tabulate it.
+    """Run a forward pass on zeros of shape ``(batch_size, *input_shape)`` and tabulate it.
 
-    Rows are hooked modules (leaves, plus parents with their own parameters) in call order;
+    A second pass at twice the batch finds the batch dimension, shown as -1. Rows are hooked modules (leaves, plus parents with their own parameters) in call order;
     a module called twice gets two rows. Totals come from ``model.parameters()``. The model is
     not moved: it must already live on ``device``. ``forward(model, x)`` replaces ``model(x)``.
     """
     input_shape = tuple(input_shape)
     calls: list[tuple[str, nn.Module, Any]] = []  # (name, module, output) in call order
-    handles = [module.register_forward_hook(
-        lambda module, _inputs, output, label=name or type(module).__name__.lower():
-        calls.append((label, module, output)))
-        for name, module in model.named_modules() if _should_hook(module)]
+
+    def record(label: str) -> Callable[[nn.Module, Any, Any], None]:
+        return lambda module, _inputs, output: calls.append((label, module, output))
+
+    handles = [module.register_forward_hook(record(name or type(module).__name__.lower()))
+               for name, module in model.named_modules() if _should_hook(module)]
 
     def run(batch: int) -> list[tuple[str, nn.Module, Any]]:
         calls.clear()
         x = torch.zeros((batch, *input_shape), device=device)
         with torch.no_grad():
-            model(x) if forward is None else forward(model, x)
+            if forward is None:
+                model(x)
+            else:
+                forward(model, x)
         return list(calls)
 
     modes = {module: module.training for module in model.modules()}
@@ -131,9 +136,9 @@ def summarize(
             handle.remove()
         for module, training in modes.items():
             module.training = training
-    rows = [_Row(name, type(module).__name__,
-                 str(_batch_free(_shapes(output), _shapes(twin))), _own_parameters(module),
-                 _numel(output)) for (name, module, output), (*_, twin) in zip(single, double)]
+    rows = [_Row(name, type(module).__name__, str(_batch_free(_shapes(out), _shapes(twin))),
+                 _own_parameters(module), _numel(out))
+            for (name, module, out), (*_, twin) in zip(single, double, strict=False)]
 
     total = count_parameters(model)
     trainable = count_parameters(model, trainable_only=True)
