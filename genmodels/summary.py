@@ -104,9 +104,10 @@ def summarize(
 ) -> str:
     """Run a forward pass on zeros of shape ``(batch_size, *input_shape)`` and tabulate it.
 
-    A second pass at twice the batch finds the batch dimension, shown as -1. Rows are hooked modules (leaves, plus parents with their own parameters) in call order;
-    a module called twice gets two rows. Totals come from ``model.parameters()``. The model is
-    not moved: it must already live on ``device``. ``forward(model, x)`` replaces ``model(x)``.
+    A second pass at twice the batch finds the batch dimension, shown as -1. Rows are hooked
+    modules (leaves, plus parents with their own parameters) in call order; a module called
+    twice gets two rows. Totals come from ``model.parameters()``. The model is not moved: it
+    must already live on ``device``. ``forward(model, x)`` replaces ``model(x)``.
     """
     input_shape = tuple(input_shape)
     calls: list[tuple[str, nn.Module, Any]] = []  # (name, module, output) in call order
