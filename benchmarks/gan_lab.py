@@ -55,12 +55,20 @@ def benchmark_parser(description: str, results: Path, runs: Path) -> argparse.Ar
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("overrides", nargs="*", metavar="section.key=value")
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="start at this seed instead, to split the seeds over processes "
+                             "(each with its own --results, --checkpoints and --runs)")
     parser.add_argument("--results", type=Path, default=results)
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "gan.md")
     parser.add_argument("--figures", type=Path, default=ROOT / "samples" / "gan")
     parser.add_argument("--checkpoints", type=Path, default=ROOT / "samples" / "checkpoints")
     parser.add_argument("--runs", type=Path, default=runs)
     return parser
+
+
+def seeds(args: argparse.Namespace) -> range:
+    """The seeds a benchmark runs: --first-seed .. --seeds - 1."""
+    return range(args.first_seed, args.seeds)
 
 
 def run_config(data: str, row: str, seed: int, extra: list[str]) -> Config:
@@ -135,14 +143,15 @@ def _round(value: float, digits: int = 4) -> float | None:
 
 
 def ship(results: dict, record: dict, final: Path, folder: Path,
-         score: tuple[float, ...]) -> None:
+         score: tuple[float, ...]) -> bool:
     """Write ``folder``/gan_<data>.pt from the run's ``final`` model if ``score`` beats the
-    shipped one's (``results["checkpoints"]``). The copy keeps one set of weights, the EMA
-    ones when the run has them, so that it loads with ``genmodels.load`` at half the size."""
+    shipped one's (``results["checkpoints"]``); whether it did. The copy keeps one set of
+    weights, the EMA ones when the run has them, so that it loads with ``genmodels.load`` at
+    half the size."""
     data = record["data"]
     shipped = results["checkpoints"].get(data)
     if shipped and tuple(shipped["score"]) >= score:
-        return
+        return False
     state = load_checkpoint(final)
     if state.get("ema") is not None:
         state["model"], state["ema"] = state["ema"], None
@@ -150,6 +159,7 @@ def ship(results: dict, record: dict, final: Path, folder: Path,
     results["checkpoints"][data] = {"run": f"{data}/{record['row']}/seed{record['seed']}",
                                     "score": list(score), "path": relative(path),
                                     "megabytes": round(path.stat().st_size / 2**20, 2)}
+    return True
 
 
 def relative(path: Path) -> str:
@@ -197,8 +207,8 @@ def collapse_lab_table(toy: dict, stacked: dict) -> str:
         cells = []
         for data, runs in (("ring", toy), ("grid", toy), ("stacked_mnist", stacked)):
             records = group(runs, data, row)
-            seeds = f" ({len(records)})" if records else ""
-            cells += [mean_std([r["modes"] for r in records]) + seeds,
+            count = f" ({len(records)})" if records else ""
+            cells += [mean_std([r["modes"] for r in records]) + count,
                       mean_std([r["kl"] for r in records], 2)]
         lines.append(f"| {LABELS[row]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -11,9 +11,9 @@ coverage (k = 5). The VAE checkpoint (``--vae``; its samples are the decoder mea
 codes) and 10,000 MNIST training images (the floor of each metric) are measured the same way.
 Runs already in the results file are skipped.
 
-Writes docs/results/gan_mnist.json, the ``gan-mnist`` table of docs/gan.md, sample grids
-samples/gan/mnist_best.png and samples/gan/mnist_vae.png, and the seed with the lowest FID to
-samples/checkpoints/gan_mnist.pt. Smoke test: ``--seeds 1 train.max_steps=20 --n 1000
+Writes docs/results/gan_mnist.json, the ``gan-mnist`` table of docs/gan.md, the VAE's samples
+samples/gan/mnist_vae.png, and the seed with the lowest FID to samples/checkpoints/gan_mnist.pt
+(its samples to samples/gan/mnist_best.png). Smoke test: ``--seeds 1 train.max_steps=20 --n 1000
 --results /tmp/m.json --doc /tmp/gan.md --figures /tmp/gan --checkpoints /tmp/ckpt
 --runs /tmp/runs --vae runs/demo_vae``.
 """
@@ -33,6 +33,7 @@ from gan_lab import (
     relative,
     run_config,
     save_results,
+    seeds,
     ship,
     train,
 )
@@ -86,7 +87,7 @@ def main() -> None:
         else:
             print(f"no VAE checkpoint at {args.vae}; its row is left out", flush=True)
     save_results(results, args.results)
-    for row, seed in [(row, seed) for row in args.rows for seed in range(args.seeds)]:
+    for row, seed in [(row, seed) for row in args.rows for seed in seeds(args)]:
         key = f"mnist/{row}/seed{seed}"
         if key in runs:
             continue
@@ -94,12 +95,11 @@ def main() -> None:
         out = args.runs / f"{row}_seed{seed}"
         trainer, record = train(config, out)
         samples = samples_from_checkpoint(out / "final.pt", args.n, seed=0)
-        if seed == 0 and row == "best":
-            save_image_grid(samples[:64], args.figures / "mnist_best.png")
         runs[key] = {"data": "mnist", "row": row, "seed": seed, "steps": trainer.step,
                      "epochs": round(trainer.step / len(trainer.batches), 2),
                      **numbers(samples, test, args.n), **record}
-        ship(results, runs[key], out / "final.pt", args.checkpoints, (-runs[key]["fid"],))
+        if ship(results, runs[key], out / "final.pt", args.checkpoints, (-runs[key]["fid"],)):
+            save_image_grid(samples[:64], args.figures / "mnist_best.png")
         print(key, {k: v for k, v in runs[key].items() if k != "history"}, flush=True)
         save_results(results, args.results)
     table = markdown(runs, Path(os.path.relpath(args.figures, args.doc.parent)))

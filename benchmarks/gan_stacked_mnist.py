@@ -42,6 +42,7 @@ from gan_lab import (
     reused_best,
     run_config,
     save_results,
+    seeds,
     ship,
     train,
     training_minutes,
@@ -80,7 +81,7 @@ def main() -> None:
 
     results = load_results(args.results)
     runs = results["runs"]
-    todo = [(row, seed) for row in args.rows for seed in range(args.seeds)
+    todo = [(row, seed) for row in args.rows for seed in seeds(args)
             if f"{DATA}/{row}/seed{seed}" not in runs]
     minutes = training_minutes([(DATA, row, seed) for row, seed in todo], runs, args.overrides,
                                CPU_SECONDS_PER_STEP)

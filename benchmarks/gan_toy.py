@@ -38,6 +38,7 @@ from gan_lab import (
     reused_best,
     run_config,
     save_results,
+    seeds,
     ship,
     train,
     training_minutes,
@@ -67,7 +68,7 @@ def main() -> None:
     results = load_results(args.results)
     runs = results["runs"]
     todo = [(data, row, seed) for data in args.data for row in args.rows
-            for seed in range(args.seeds) if f"{data}/{row}/seed{seed}" not in runs]
+            for seed in seeds(args) if f"{data}/{row}/seed{seed}" not in runs]
     minutes = training_minutes(todo, runs, args.overrides, CPU_SECONDS_PER_STEP)
     print(f"{len(todo)} runs to do, about {minutes:.0f} CPU minutes in all", flush=True)
     for data, row, seed in todo:
