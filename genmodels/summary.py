@@ -55,15 +55,11 @@ def _shapes(output: Any) -> Any:
     return None
 
 
-def _numel(output: Any) -> int:
-    """Total number of values in the tensors of a forward output."""
-    if isinstance(output, Tensor):
-        return output.numel()
-    if isinstance(output, dict):
-        output = list(output.values())
-    if isinstance(output, (tuple, list)):
-        return sum(_numel(item) for item in output)
-    return 0
+def _numel(shape: Any) -> int:
+    """Total number of values in the tensors of a ``_shapes`` structure."""
+    if isinstance(shape, list):
+        return sum(_numel(item) for item in shape)
+    return 0 if shape is None else math.prod(shape)
 
 
 def _batch_free(shape: Any, doubled: Any) -> Any:
@@ -137,9 +133,11 @@ def summarize(
             handle.remove()
         for module, training in modes.items():
             module.training = training
-    rows = [_Row(name, type(module).__name__, str(_batch_free(_shapes(out), _shapes(twin))),
-                 _own_parameters(module), _numel(out))
-            for (name, module, out), (*_, twin) in zip(single, double, strict=False)]
+    rows = []
+    for (name, module, out), (*_, twin) in zip(single, double, strict=False):
+        shape = _shapes(out)
+        rows.append(_Row(name, type(module).__name__, str(_batch_free(shape, _shapes(twin))),
+                         _own_parameters(module), _numel(shape)))
 
     total = count_parameters(model)
     trainable = count_parameters(model, trainable_only=True)
