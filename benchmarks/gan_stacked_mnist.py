@@ -13,8 +13,9 @@ already in the results file are skipped; a row whose resolved config is the best
 reuses its runs.
 
 Writes docs/results/gan_stacked_mnist.json, the ``gan-stacked-mnist`` table of docs/gan.md,
-sample grids samples/gan/stacked_mnist_<row>.png
-(first seed), and the best seed of the best config to samples/checkpoints/gan_stacked_mnist.pt.
+sample grids samples/gan/stacked_mnist_<row>.png (first seed), and the best seed of the best
+config (either precision) to samples/checkpoints/gan_stacked_mnist.pt with its samples in
+samples/gan/stacked_mnist_shipped.png.
 
 ``--lab``: the collapse lab's Stacked MNIST columns, every row at the lab budget of
 ``LAB_STEPS`` steps (a 10,000-step run costs ~45 CPU minutes, too much for 7 objectives on a
@@ -103,23 +104,31 @@ def main() -> None:
                          "epochs": round(trainer.step / len(trainer.batches), 2),
                          "samples": STACKED_MNIST_SAMPLES, "modes": histogram.modes_covered,
                          "kl": round(histogram.kl_to_uniform, 4), **record}
-            if row == "best" and not args.lab:
-                ship(results, runs[key], out / "final.pt", args.checkpoints,
-                     (histogram.modes_covered, -histogram.kl_to_uniform))
+            if row in ("best", "best_amp") and not args.lab and ship(
+                    results, runs[key], out / "final.pt", args.checkpoints,
+                    (histogram.modes_covered, -histogram.kl_to_uniform)):
+                save_image_grid(samples[:64], args.figures / f"{DATA}_shipped.png")
         print(key, {k: v for k, v in runs[key].items() if k != "history"}, flush=True)
         save_results(results, args.results)
     if not runs:
         return
-    table = markdown(runs, Path(os.path.relpath(args.figures, args.doc.parent)) / name)
+    figures = Path(os.path.relpath(args.figures, args.doc.parent))
+    if args.lab:
+        caption, figure = "Samples of the best config (seed 0)", figures / f"{name}_best.png"
+    else:
+        shipped = results["checkpoints"].get(DATA, {}).get("run", "none yet")
+        caption = f"Samples of the shipped checkpoint ({shipped})"
+        figure = figures / f"{DATA}_shipped.png"
+    table = markdown(runs, caption, figure)
     print("\n" + table)
     write_between_markers(args.doc, table, marker)
     if args.lab:
         print("\n" + write_collapse_lab(args.doc, stacked_path=args.results))
 
 
-def markdown(runs: dict, figures: Path) -> str:
-    """Rows of the lab (mean ± std over seeds), the published numbers, and a link to the best
-    config's samples (``figures``: their path relative to the document, less ``_best.png``)."""
+def markdown(runs: dict, caption: str, figure: Path) -> str:
+    """Rows of the lab (mean ± std over seeds), the published numbers, and ``caption`` with a
+    link to the samples in ``figure`` (relative to the document)."""
     lines = ["| objective | seeds | modes (/1000) | KL (nats) | steps | CPU min / run |",
              "|---|---|---|---|---|---|"]
     for row in ROWS:
@@ -132,8 +141,7 @@ def markdown(runs: dict, figures: Path) -> str:
                          f"| {records[0]['steps']} | {cpu} |")
     for name, modes, kl in REFERENCES:
         lines.append(f"| published: {name} | – | {modes} | {kl} | – | – |")
-    link = f"{figures.as_posix()}_best.png"
-    return "\n".join(lines) + f"\n\nSamples of the best config (seed 0): ![]({link})"
+    return "\n".join(lines) + f"\n\n{caption}: ![]({figure.as_posix()})"
 
 
 if __name__ == "__main__":

@@ -64,6 +64,13 @@ class TrainConfig:
     monitor_samples: int = 2500  # samples per measurement (2,500: the PacGAN 2-D protocol)
     progress: bool = True  # tqdm progress bar
 
+    def __post_init__(self) -> None:
+        check_ranges(self, "train", positive=("epochs", "batch_size", "lr", "schedule_n0",
+                                              "checkpoint_every", "log_every"),
+                     non_negative=("max_steps", "weight_decay", "grad_clip", "eval_every",
+                                   "figure_every", "monitor_every"),
+                     below_one=("momentum", "ema"))
+
 
 @dataclass
 class DataConfig:
@@ -79,6 +86,10 @@ class DataConfig:
     toy_size: int = 100_000  # training points drawn from a 2-D mixture (ring, grid)
     stacked_size: int = 60_000  # training images of Stacked MNIST
 
+    def __post_init__(self) -> None:
+        check_ranges(self, "data", positive=("eval_batch_size", "toy_size", "stacked_size"),
+                     non_negative=("subset",))
+
 
 @dataclass
 class Config:
@@ -93,6 +104,19 @@ class Config:
         model = {"kind": self.kind, **dataclasses.asdict(self.model)}
         return {"model": model, "data": dataclasses.asdict(self.data),
                 "train": dataclasses.asdict(self.train)}
+
+
+def check_ranges(values: Any, section: str, positive: tuple[str, ...] = (),
+                 non_negative: tuple[str, ...] = (), below_one: tuple[str, ...] = ()) -> None:
+    """Raise :class:`ConfigError` for the first field of the dataclass ``values`` out of its
+    range: ``positive`` (> 0), ``non_negative`` (>= 0), ``below_one`` (in [0, 1))."""
+    for names, ok, rule in ((positive, lambda v: v > 0, "> 0"),
+                            (non_negative, lambda v: v >= 0, ">= 0"),
+                            (below_one, lambda v: 0 <= v < 1, "in [0, 1)")):
+        for name in names:
+            value = getattr(values, name)
+            if not ok(value):
+                raise ConfigError(f"{section}.{name} = {value!r} should be {rule}")
 
 
 def _type_name(tp: Any) -> str:

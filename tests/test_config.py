@@ -49,6 +49,22 @@ def test_wrong_types_are_named(override, message):
         config_from_dict({"model": {"kind": "classifier"}}, [override])
 
 
+@pytest.mark.parametrize("override, message", [
+    ("train.checkpoint_every=0", r"train.checkpoint_every = 0 should be > 0"),
+    ("train.batch_size=-8", r"train.batch_size = -8 should be > 0"),
+    ("train.lr=0", r"train.lr = 0.0 should be > 0"),
+    ("train.max_steps=-1", r"train.max_steps = -1 should be >= 0"),
+    ("train.ema=1", r"train.ema = 1.0 should be in \[0, 1\)"),
+    ("data.eval_batch_size=0", r"data.eval_batch_size = 0 should be > 0"),
+    ("data.subset=-5", r"data.subset = -5 should be >= 0"),
+])
+def test_values_out_of_range_are_named(override, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({"model": {"kind": "classifier"}}, [override])
+    config_from_dict({"model": {"kind": "classifier"}},  # the edge of each range is valid
+                     ["train.ema=0", "train.max_steps=0", "data.subset=0", "train.log_every=1"])
+
+
 def test_overrides_are_parsed_as_toml():
     assert parse_override("model.hidden=[256, 128]") == ("model", "hidden", [256, 128])
     assert parse_override("train.device=cpu") == ("train", "device", "cpu")
