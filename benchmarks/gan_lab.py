@@ -16,10 +16,18 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import shutil
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no lock, so do not share a results file
+    fcntl = None
 
 from common import ROOT
 
@@ -56,8 +64,8 @@ def benchmark_parser(description: str, results: Path, runs: Path) -> argparse.Ar
     parser.add_argument("overrides", nargs="*", metavar="section.key=value")
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1")
     parser.add_argument("--first-seed", type=int, default=0,
-                        help="start at this seed instead, to split the seeds over processes "
-                             "(each with its own --results, --checkpoints and --runs)")
+                        help="start at this seed instead, e.g. to split the seeds over "
+                             "processes that share the results file")
     parser.add_argument("--results", type=Path, default=results)
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "gan.md")
     parser.add_argument("--figures", type=Path, default=ROOT / "samples" / "gan")
@@ -142,23 +150,26 @@ def _round(value: float, digits: int = 4) -> float | None:
     return round(value, digits) if math.isfinite(value) else None
 
 
-def ship(results: dict, record: dict, final: Path, folder: Path,
+def ship(results_path: Path, record: dict, final: Path, folder: Path,
          score: tuple[float, ...]) -> bool:
     """Write ``folder``/gan_<data>.pt from the run's ``final`` model if ``score`` beats the
-    shipped one's (``results["checkpoints"]``); whether it did. The copy keeps one set of
-    weights, the EMA ones when the run has them, so that it loads with ``genmodels.load`` at
-    half the size."""
+    shipped one's (``checkpoints`` in the results file); whether it did. The copy keeps one
+    set of weights, the EMA ones when the run has them, so that it loads with
+    ``genmodels.load`` at half the size."""
     data = record["data"]
-    shipped = results["checkpoints"].get(data)
-    if shipped and tuple(shipped["score"]) >= score:
-        return False
-    state = load_checkpoint(final)
-    if state.get("ema") is not None:
-        state["model"], state["ema"] = state["ema"], None
-    path = save_checkpoint(state, folder / f"gan_{data}.pt")
-    results["checkpoints"][data] = {"run": f"{data}/{record['row']}/seed{record['seed']}",
-                                    "score": list(score), "path": relative(path),
-                                    "megabytes": round(path.stat().st_size / 2**20, 2)}
+    with _locked(results_path):
+        results = load_results(results_path)
+        shipped = results["checkpoints"].get(data)
+        if shipped and tuple(shipped["score"]) >= score:
+            return False
+        state = load_checkpoint(final)
+        if state.get("ema") is not None:
+            state["model"], state["ema"] = state["ema"], None
+        path = save_checkpoint(state, folder / f"gan_{data}.pt")
+        results["checkpoints"][data] = {"run": f"{data}/{record['row']}/seed{record['seed']}",
+                                        "score": list(score), "path": relative(path),
+                                        "megabytes": round(path.stat().st_size / 2**20, 2)}
+        save_results(results, results_path)
     return True
 
 
@@ -175,8 +186,40 @@ def load_results(path: Path) -> dict:
 
 
 def save_results(results: dict, path: Path) -> None:
+    """Write ``results`` to ``path`` atomically (temporary file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(results, indent=2) + "\n")
+    os.replace(temporary, path)
+
+
+def add_run(path: Path, key: str, record: dict) -> dict:
+    """Add one run's ``record`` under ``key`` to the results file ``path``; returns all its
+    runs. The file is re-read under a lock, so that processes sharing it (seeds or rows split
+    over cores) keep each other's runs."""
+    with _locked(path):
+        results = load_results(path)
+        results["runs"][key] = record
+        save_results(results, path)
+    return results["runs"]
+
+
+def recorded_runs(path: Path) -> dict:
+    """The runs in the results file ``path`` now, including other processes' ones."""
+    with _locked(path):
+        return load_results(path)["runs"]
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock for the results file ``path`` (on a hidden file beside it)."""
+    if fcntl is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def mean_std(values: list[float | None], digits: int = 1, percent: bool = False) -> str:

@@ -26,13 +26,13 @@ from pathlib import Path
 from common import ROOT, write_between_markers
 from gan_lab import (
     LABELS,
+    add_run,
     benchmark_parser,
     group,
-    load_results,
     mean_std,
+    recorded_runs,
     relative,
     run_config,
-    save_results,
     seeds,
     ship,
     train,
@@ -71,37 +71,36 @@ def main() -> None:
                         help="best: the config; best_amp: the same in bfloat16 autocast")
     args = parser.parse_intermixed_args()
 
-    results = load_results(args.results)
-    runs = results["runs"]
+    runs = recorded_runs(args.results)
     test = reference_images("mnist-test")
     if "train_images" not in runs:
-        runs["train_images"] = {"data": "mnist", "row": "train_images",
-                                **numbers(reference_images("mnist-train", n=args.n, seed=1),
-                                          test, args.n)}
+        runs = add_run(args.results, "train_images", {
+            "data": "mnist", "row": "train_images",
+            **numbers(reference_images("mnist-train", n=args.n, seed=1), test, args.n)})
     if "vae" not in runs or runs["vae"]["checkpoint"] != relative(args.vae):
         if args.vae.exists():
             samples = samples_from_checkpoint(args.vae, args.n, seed=0)
             save_image_grid(samples[:64], args.figures / "mnist_vae.png")
-            runs["vae"] = {"data": "mnist", "row": "vae", "checkpoint": relative(args.vae),
-                           **numbers(samples, test, args.n)}
+            runs = add_run(args.results, "vae", {
+                "data": "mnist", "row": "vae", "checkpoint": relative(args.vae),
+                **numbers(samples, test, args.n)})
         else:
             print(f"no VAE checkpoint at {args.vae}; its row is left out", flush=True)
-    save_results(results, args.results)
     for row, seed in [(row, seed) for row in args.rows for seed in seeds(args)]:
         key = f"mnist/{row}/seed{seed}"
-        if key in runs:
+        if key in recorded_runs(args.results):  # done before, or by a process sharing the file
             continue
         config = run_config("mnist", row, seed, args.overrides)
         out = args.runs / f"{row}_seed{seed}"
-        trainer, record = train(config, out)
+        trainer, timing = train(config, out)
         samples = samples_from_checkpoint(out / "final.pt", args.n, seed=0)
-        runs[key] = {"data": "mnist", "row": row, "seed": seed, "steps": trainer.step,
-                     "epochs": round(trainer.step / len(trainer.batches), 2),
-                     **numbers(samples, test, args.n), **record}
-        if ship(results, runs[key], out / "final.pt", args.checkpoints, (-runs[key]["fid"],)):
+        record = {"data": "mnist", "row": row, "seed": seed, "steps": trainer.step,
+                  "epochs": round(trainer.step / len(trainer.batches), 2),
+                  **numbers(samples, test, args.n), **timing}
+        if ship(args.results, record, out / "final.pt", args.checkpoints, (-record["fid"],)):
             save_image_grid(samples[:64], args.figures / "mnist_best.png")
-        print(key, {k: v for k, v in runs[key].items() if k != "history"}, flush=True)
-        save_results(results, args.results)
+        print(key, {k: v for k, v in record.items() if k != "history"}, flush=True)
+        runs = add_run(args.results, key, record)
     table = markdown(runs, Path(os.path.relpath(args.figures, args.doc.parent)))
     print("\n" + table)
     write_between_markers(args.doc, table, "gan-mnist")

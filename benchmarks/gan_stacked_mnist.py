@@ -36,13 +36,14 @@ from gan_lab import (
     ROWS,
     STACKED_LAB_RESULTS,
     STACKED_RESULTS,
+    add_run,
     benchmark_parser,
     group,
     load_results,
     mean_std,
+    recorded_runs,
     reused_best,
     run_config,
-    save_results,
     seeds,
     ship,
     train,
@@ -80,8 +81,7 @@ def main() -> None:
         if args.results == STACKED_RESULTS:
             args.results = STACKED_LAB_RESULTS
 
-    results = load_results(args.results)
-    runs = results["runs"]
+    runs = recorded_runs(args.results)
     todo = [(row, seed) for row in args.rows for seed in seeds(args)
             if f"{DATA}/{row}/seed{seed}" not in runs]
     minutes = training_minutes([(DATA, row, seed) for row, seed in todo], runs, args.overrides,
@@ -90,33 +90,36 @@ def main() -> None:
           "4 CPU minutes per run to classify the 26,000 samples)", flush=True)
     for row, seed in todo:
         key = f"{DATA}/{row}/seed{seed}"
-        runs[key] = reused_best(runs, DATA, row, seed, args.overrides)
-        if runs[key] is None:
+        runs = recorded_runs(args.results)
+        if key in runs:  # done meanwhile by another process sharing the results file
+            continue
+        record = reused_best(runs, DATA, row, seed, args.overrides)
+        if record is None:
             config = run_config(DATA, row, seed, args.overrides)
             out = args.runs / f"{row}_seed{seed}"
-            trainer, record = train(config, out)
+            trainer, timing = train(config, out)
             samples = samples_from_checkpoint(out / "final.pt", STACKED_MNIST_SAMPLES, seed=0)
             histogram = stacked_mnist_modes(samples)
             if seed == 0:
                 save_image_grid(samples[:64], args.figures / f"{name}_{row}.png")
-            runs[key] = {"data": DATA, "row": row, "seed": seed, "loss": config.model.loss,
-                         "pack": config.model.pack, "steps": trainer.step,
-                         "epochs": round(trainer.step / len(trainer.batches), 2),
-                         "samples": STACKED_MNIST_SAMPLES, "modes": histogram.modes_covered,
-                         "kl": round(histogram.kl_to_uniform, 4), **record}
+            record = {"data": DATA, "row": row, "seed": seed, "loss": config.model.loss,
+                      "pack": config.model.pack, "steps": trainer.step,
+                      "epochs": round(trainer.step / len(trainer.batches), 2),
+                      "samples": STACKED_MNIST_SAMPLES, "modes": histogram.modes_covered,
+                      "kl": round(histogram.kl_to_uniform, 4), **timing}
             if row in ("best", "best_amp") and not args.lab and ship(
-                    results, runs[key], out / "final.pt", args.checkpoints,
+                    args.results, record, out / "final.pt", args.checkpoints,
                     (histogram.modes_covered, -histogram.kl_to_uniform)):
                 save_image_grid(samples[:64], args.figures / f"{DATA}_shipped.png")
-        print(key, {k: v for k, v in runs[key].items() if k != "history"}, flush=True)
-        save_results(results, args.results)
+        print(key, {k: v for k, v in record.items() if k != "history"}, flush=True)
+        runs = add_run(args.results, key, record)
     if not runs:
         return
     figures = Path(os.path.relpath(args.figures, args.doc.parent))
     if args.lab:
         caption, figure = "Samples of the best config (seed 0)", figures / f"{name}_best.png"
     else:
-        shipped = results["checkpoints"].get(DATA, {}).get("run", "none yet")
+        shipped = load_results(args.results)["checkpoints"].get(DATA, {}).get("run", "none yet")
         caption = f"Samples of the shipped checkpoint ({shipped})"
         figure = figures / f"{DATA}_shipped.png"
     table = markdown(runs, caption, figure)

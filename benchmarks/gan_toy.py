@@ -31,13 +31,13 @@ from gan_lab import (
     LABELS,
     ROWS,
     TOY_RESULTS,
+    add_run,
     benchmark_parser,
     group,
-    load_results,
     mean_std,
+    recorded_runs,
     reused_best,
     run_config,
-    save_results,
     seeds,
     ship,
     train,
@@ -65,25 +65,26 @@ def main() -> None:
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
     args = parser.parse_intermixed_args()
 
-    results = load_results(args.results)
-    runs = results["runs"]
+    runs = recorded_runs(args.results)
     todo = [(data, row, seed) for data in args.data for row in args.rows
             for seed in seeds(args) if f"{data}/{row}/seed{seed}" not in runs]
     minutes = training_minutes(todo, runs, args.overrides, CPU_SECONDS_PER_STEP)
     print(f"{len(todo)} runs to do, about {minutes:.0f} CPU minutes in all", flush=True)
     for data, row, seed in todo:
         key = f"{data}/{row}/seed{seed}"
-        runs[key] = reused_best(runs, data, row, seed, args.overrides)
-        if runs[key] is None:
+        runs = recorded_runs(args.results)
+        if key in runs:  # done meanwhile by another process sharing the results file
+            continue
+        record = reused_best(runs, data, row, seed, args.overrides)
+        if record is None:
             out = args.runs / f"{data}_{row}_seed{seed}"
             config = run_config(data, row, seed, args.overrides)
-            runs[key] = measure(config, out, row, seed, args.figures)
+            record = measure(config, out, row, seed, args.figures)
             if row == "best":
-                record = runs[key]
-                ship(results, record, out / "final.pt", args.checkpoints,
+                ship(args.results, record, out / "final.pt", args.checkpoints,
                      (record["modes"], record["high_quality"]))
-        print(key, {k: v for k, v in runs[key].items() if k != "history"}, flush=True)
-        save_results(results, args.results)
+        print(key, {k: v for k, v in record.items() if k != "history"}, flush=True)
+        runs = add_run(args.results, key, record)
     if not runs:
         return
     plot_histories(runs, args.figures / "modes_over_training.png")
