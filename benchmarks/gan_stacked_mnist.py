@@ -33,6 +33,7 @@ from pathlib import Path
 
 from common import ROOT, write_between_markers
 from gan_lab import (
+    LAB_ROWS,
     LABELS,
     ROWS,
     STACKED_LAB_RESULTS,
@@ -71,7 +72,8 @@ REFERENCES = [("PacDCGAN2 (Lin et al. 2018)", 1000, 0.06),
 def main() -> None:
     parser = benchmark_parser(__doc__.splitlines()[0], STACKED_RESULTS,
                               ROOT / "runs" / "gan_stacked_mnist")
-    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
+    parser.add_argument("--rows", nargs="+", choices=ROWS,
+                        help="default: every row (--lab: the collapse lab's rows)")
     parser.add_argument("--lab", action="store_true",
                         help=f"every row at the lab budget ({LAB_STEPS} steps, bfloat16)")
     args = parser.parse_intermixed_args()
@@ -83,7 +85,8 @@ def main() -> None:
             args.results = STACKED_LAB_RESULTS
 
     runs = recorded_runs(args.results)
-    todo = [(row, seed) for row in args.rows for seed in seeds(args)
+    rows = args.rows or list(LAB_ROWS if args.lab else ROWS)
+    todo = [(row, seed) for row in rows for seed in seeds(args)
             if f"{DATA}/{row}/seed{seed}" not in runs]
     minutes = training_minutes([(DATA, row, seed) for row, seed in todo], runs, args.overrides,
                                CPU_SECONDS_PER_STEP)
