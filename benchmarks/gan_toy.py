@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 from common import ROOT, write_between_markers
 from gan_lab import (
+    LAB_ROWS,
     LABELS,
     ROWS,
     TOY_RESULTS,
@@ -62,7 +63,8 @@ def main() -> None:
     parser = benchmark_parser(__doc__.splitlines()[0], TOY_RESULTS,
                               ROOT / "runs" / "gan_toy")
     parser.add_argument("--data", nargs="+", default=list(TOY_DATASETS), choices=TOY_DATASETS)
-    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
+    parser.add_argument("--rows", nargs="+", default=list(LAB_ROWS), choices=ROWS,
+                        help="default: the best config and the collapse lab's rows")
     args = parser.parse_intermixed_args()
 
     runs = recorded_runs(args.results)
