@@ -210,6 +210,13 @@ def recorded_runs(path: Path) -> dict:
         return load_results(path)["runs"]
 
 
+def pending_runs(path: Path, key: str) -> dict | None:
+    """The runs in the results file ``path`` now, or None when ``key`` is among them (done
+    before, or meanwhile by another process sharing the file)."""
+    runs = recorded_runs(path)
+    return None if key in runs else runs
+
+
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """Hold an exclusive lock for the results file ``path`` (on a hidden file beside it)."""

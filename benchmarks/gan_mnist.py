@@ -30,6 +30,7 @@ from gan_lab import (
     benchmark_parser,
     group,
     mean_std,
+    pending_runs,
     recorded_runs,
     relative,
     run_config,
@@ -88,7 +89,7 @@ def main() -> None:
             print(f"no VAE checkpoint at {args.vae}; its row is left out", flush=True)
     for row, seed in [(row, seed) for row in args.rows for seed in seeds(args)]:
         key = f"mnist/{row}/seed{seed}"
-        if key in recorded_runs(args.results):  # done before, or by a process sharing the file
+        if pending_runs(args.results, key) is None:
             continue
         config = run_config("mnist", row, seed, args.overrides)
         out = args.runs / f"{row}_seed{seed}"

@@ -43,6 +43,7 @@ from gan_lab import (
     group,
     load_results,
     mean_std,
+    pending_runs,
     recorded_runs,
     reused_best,
     run_config,
@@ -94,8 +95,8 @@ def main() -> None:
           "1.6 CPU minutes per run to draw and classify the 26,000 samples)", flush=True)
     for row, seed in todo:
         key = f"{DATA}/{row}/seed{seed}"
-        runs = recorded_runs(args.results)
-        if key in runs:  # done meanwhile by another process sharing the results file
+        runs = pending_runs(args.results, key)
+        if runs is None:
             continue
         record = reused_best(runs, DATA, row, seed, args.overrides)
         if record is None:

@@ -36,6 +36,7 @@ from gan_lab import (
     benchmark_parser,
     group,
     mean_std,
+    pending_runs,
     recorded_runs,
     reused_best,
     run_config,
@@ -74,8 +75,8 @@ def main() -> None:
     print(f"{len(todo)} runs to do, about {minutes:.0f} CPU minutes in all", flush=True)
     for data, row, seed in todo:
         key = f"{data}/{row}/seed{seed}"
-        runs = recorded_runs(args.results)
-        if key in runs:  # done meanwhile by another process sharing the results file
+        runs = pending_runs(args.results, key)
+        if runs is None:
             continue
         record = reused_best(runs, data, row, seed, args.overrides)
         if record is None:
