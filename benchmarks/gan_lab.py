@@ -62,10 +62,11 @@ def benchmark_parser(description: str, results: Path, runs: Path) -> argparse.Ar
     docs, figures, shipped checkpoints and run folders go."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("overrides", nargs="*", metavar="section.key=value")
-    parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1")
+    parser.add_argument("--seeds", type=int, default=5,
+                        help="run the seeds up to N - 1 (default: seeds 0 .. 4)")
     parser.add_argument("--first-seed", type=int, default=0,
-                        help="start at this seed instead, e.g. to split the seeds over "
-                             "processes that share the results file")
+                        help="start at this seed instead (seeds FIRST .. N - 1), e.g. to split "
+                             "the seeds over processes that share the results file")
     parser.add_argument("--results", type=Path, default=results)
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "gan.md")
     parser.add_argument("--figures", type=Path, default=ROOT / "samples" / "gan")
@@ -75,7 +76,12 @@ def benchmark_parser(description: str, results: Path, runs: Path) -> argparse.Ar
 
 
 def seeds(args: argparse.Namespace) -> range:
-    """The seeds a benchmark runs: --first-seed .. --seeds - 1."""
+    """The seeds a benchmark runs: --first-seed .. --seeds - 1 (exits if that is none)."""
+    if args.first_seed >= args.seeds:
+        raise SystemExit(f"--first-seed {args.first_seed} --seeds {args.seeds} selects no seed: "
+                         f"--seeds is where the seeds end (seeds FIRST .. N - 1); for seed "
+                         f"{args.first_seed} alone use --first-seed {args.first_seed} --seeds "
+                         f"{args.first_seed + 1}")
     return range(args.first_seed, args.seeds)
 
 
