@@ -68,11 +68,29 @@ def benchmark_parser(description: str, results: Path, runs: Path) -> argparse.Ar
                         help="start at this seed instead (seeds FIRST .. N - 1), e.g. to split "
                              "the seeds over processes that share the results file")
     parser.add_argument("--results", type=Path, default=results)
-    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "gan.md")
-    parser.add_argument("--figures", type=Path, default=ROOT / "samples" / "gan")
-    parser.add_argument("--checkpoints", type=Path, default=ROOT / "samples" / "checkpoints")
     parser.add_argument("--runs", type=Path, default=runs)
+    outputs = ("with the benchmark's own --results: docs/gan.md, samples/gan, samples/checkpoints; "
+               "with another: RESULTS.md, RUNS/figures, RUNS/checkpoints")
+    parser.add_argument("--doc", type=Path, help=f"default, {outputs}")
+    parser.add_argument("--figures", type=Path)
+    parser.add_argument("--checkpoints", type=Path)
     return parser
+
+
+def resolve_outputs(args: argparse.Namespace, *own_results: Path) -> None:
+    """Fill the --doc, --figures and --checkpoints left unset. A benchmark's own results files
+    feed the repository's docs/gan.md, samples/gan and samples/checkpoints; any other --results
+    (a side experiment, a smoke test) writes RESULTS.md and RUNS/figures, RUNS/checkpoints, so
+    it never rewrites the published tables or replaces a shipped checkpoint."""
+    if args.results.resolve() in {path.resolve() for path in own_results}:
+        defaults = (ROOT / "docs" / "gan.md", ROOT / "samples" / "gan",
+                    ROOT / "samples" / "checkpoints")
+    else:
+        defaults = (args.results.with_suffix(".md"), args.runs / "figures",
+                    args.runs / "checkpoints")
+    for name, default in zip(("doc", "figures", "checkpoints"), defaults, strict=True):
+        if getattr(args, name) is None:
+            setattr(args, name, default)
 
 
 def seeds(args: argparse.Namespace) -> range:

@@ -13,8 +13,8 @@ Runs already in the results file are skipped.
 
 Writes docs/results/gan_mnist.json, the ``gan-mnist`` table of docs/gan.md, the VAE's samples
 samples/gan/mnist_vae.png, and the seed with the lowest FID to samples/checkpoints/gan_mnist.pt
-(its samples to samples/gan/mnist_best.png). Smoke test: ``--seeds 1 train.max_steps=20 --n 1000
---results /tmp/m.json --doc /tmp/gan.md --figures /tmp/gan --checkpoints /tmp/ckpt
+(its samples to samples/gan/mnist_best.png); another --results file writes beside it and under
+--runs instead. Smoke test: ``--seeds 1 train.max_steps=20 --n 1000 --results /tmp/m.json
 --runs /tmp/runs --vae runs/demo_vae``.
 """
 
@@ -33,6 +33,7 @@ from gan_lab import (
     pending_runs,
     recorded_runs,
     relative,
+    resolve_outputs,
     run_config,
     seeds,
     ship,
@@ -62,15 +63,15 @@ def numbers(samples, reference, n: int) -> dict:
 
 
 def main() -> None:
-    parser = benchmark_parser(__doc__.splitlines()[0],
-                              ROOT / "docs" / "results" / "gan_mnist.json",
-                              ROOT / "runs" / "gan_mnist")
+    own_results = ROOT / "docs" / "results" / "gan_mnist.json"
+    parser = benchmark_parser(__doc__.splitlines()[0], own_results, ROOT / "runs" / "gan_mnist")
     parser.add_argument("--vae", type=Path,
                         default=ROOT / "samples" / "checkpoints" / "iwae_mnist_nll.pt")
     parser.add_argument("--n", type=int, default=10_000, help="samples and test images")
     parser.add_argument("--rows", nargs="+", default=ROWS, choices=ROWS,
                         help="best: the config; best_amp: the same in bfloat16 autocast")
     args = parser.parse_intermixed_args()
+    resolve_outputs(args, own_results)
 
     runs = recorded_runs(args.results)
     test = reference_images("mnist-test")

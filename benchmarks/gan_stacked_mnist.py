@@ -22,8 +22,9 @@ samples/gan/stacked_mnist_shipped.png.
 ~80 CPU minutes, too much for 7 objectives × 5 seeds on a CPU). Results go to
 docs/results/gan_stacked_mnist_lab.json, the tables ``gan-stacked-mnist-lab`` and
 ``gan-collapse-lab`` and samples/gan/stacked_mnist_lab_<row>.png; nothing is shipped.
-Smoke test: ``--seeds 1 train.max_steps=20 --results /tmp/s.json --doc /tmp/gan.md
---figures /tmp/gan --checkpoints /tmp/ckpt --runs /tmp/runs``.
+Another --results file (a side experiment, a smoke test) writes its table, figures and
+checkpoints beside it and under --runs instead: ``--seeds 1 train.max_steps=20
+--results /tmp/s.json --runs /tmp/runs``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from gan_lab import (
     mean_std,
     pending_runs,
     recorded_runs,
+    resolve_outputs,
     reused_best,
     run_config,
     seeds,
@@ -84,6 +86,7 @@ def main() -> None:
         args.overrides = [f"train.max_steps={LAB_STEPS}", "train.amp=true", *args.overrides]
         if args.results == STACKED_RESULTS:
             args.results = STACKED_LAB_RESULTS
+    resolve_outputs(args, STACKED_RESULTS, STACKED_LAB_RESULTS)
 
     runs = recorded_runs(args.results)
     rows = args.rows or list(LAB_ROWS if args.lab else ROWS)

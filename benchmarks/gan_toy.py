@@ -14,10 +14,11 @@ the best config's (e.g. PacGAN4 when the best config is PacGAN4) reuses its runs
 Writes docs/results/gan_toy.json, the tables of docs/gan.md (``gan-toy``, ``gan-collapse-lab``),
 scatter plots samples/gan/<data>_<row>.png (first seed), samples/gan/modes_over_training.png
 (monitor: the run that loses the most modes against the best config), and the best seed of the
-best config to samples/checkpoints/gan_<data>.pt. A smoke test writes elsewhere:
+best config to samples/checkpoints/gan_<data>.pt. Another --results file (a side experiment,
+a smoke test) writes its table, figures and checkpoints beside it and under --runs instead:
 
     python benchmarks/gan_toy.py --seeds 1 train.max_steps=300 --results /tmp/toy.json \
-        --doc /tmp/gan.md --figures /tmp/gan --checkpoints /tmp/ckpt --runs /tmp/runs
+        --runs /tmp/runs
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from gan_lab import (
     mean_std,
     pending_runs,
     recorded_runs,
+    resolve_outputs,
     reused_best,
     run_config,
     seeds,
@@ -67,6 +69,7 @@ def main() -> None:
     parser.add_argument("--rows", nargs="+", default=list(LAB_ROWS), choices=ROWS,
                         help="default: the best config and the collapse lab's rows")
     args = parser.parse_intermixed_args()
+    resolve_outputs(args, TOY_RESULTS)
 
     runs = recorded_runs(args.results)
     todo = [(data, row, seed) for data in args.data for row in args.rows
