@@ -77,11 +77,17 @@ def benchmark_parser(description: str, results: Path, runs: Path) -> argparse.Ar
     return parser
 
 
-def resolve_outputs(args: argparse.Namespace, *own_results: Path) -> None:
-    """Fill the --doc, --figures and --checkpoints left unset. A benchmark's own results files
-    feed the repository's docs/gan.md, samples/gan and samples/checkpoints; any other --results
-    (a side experiment, a smoke test) writes RESULTS.md and RUNS/figures, RUNS/checkpoints, so
-    it never rewrites the published tables or replaces a shipped checkpoint."""
+def finish_args(args: argparse.Namespace, *own_results: Path) -> None:
+    """Check the seed range and fill the --doc, --figures and --checkpoints left unset, before
+    any work. A benchmark's own results files feed the repository's docs/gan.md, samples/gan and
+    samples/checkpoints; any other --results (a side experiment, a smoke test) writes RESULTS.md
+    and RUNS/figures, RUNS/checkpoints, so it never rewrites the published tables or replaces a
+    shipped checkpoint."""
+    if args.first_seed >= args.seeds:
+        raise SystemExit(f"--first-seed {args.first_seed} --seeds {args.seeds} selects no seed: "
+                         f"--seeds is where the seeds end (seeds FIRST .. N - 1); for seed "
+                         f"{args.first_seed} alone use --first-seed {args.first_seed} --seeds "
+                         f"{args.first_seed + 1}")
     if args.results.resolve() in {path.resolve() for path in own_results}:
         defaults = (ROOT / "docs" / "gan.md", ROOT / "samples" / "gan",
                     ROOT / "samples" / "checkpoints")
@@ -94,12 +100,7 @@ def resolve_outputs(args: argparse.Namespace, *own_results: Path) -> None:
 
 
 def seeds(args: argparse.Namespace) -> range:
-    """The seeds a benchmark runs: --first-seed .. --seeds - 1 (exits if that is none)."""
-    if args.first_seed >= args.seeds:
-        raise SystemExit(f"--first-seed {args.first_seed} --seeds {args.seeds} selects no seed: "
-                         f"--seeds is where the seeds end (seeds FIRST .. N - 1); for seed "
-                         f"{args.first_seed} alone use --first-seed {args.first_seed} --seeds "
-                         f"{args.first_seed + 1}")
+    """The seeds a benchmark runs: --first-seed .. --seeds - 1."""
     return range(args.first_seed, args.seeds)
 
 

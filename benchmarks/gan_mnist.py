@@ -28,12 +28,12 @@ from gan_lab import (
     LABELS,
     add_run,
     benchmark_parser,
+    finish_args,
     group,
     mean_std,
     pending_runs,
     recorded_runs,
     relative,
-    resolve_outputs,
     run_config,
     seeds,
     ship,
@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--rows", nargs="+", default=ROWS, choices=ROWS,
                         help="best: the config; best_amp: the same in bfloat16 autocast")
     args = parser.parse_intermixed_args()
-    resolve_outputs(args, own_results)
+    finish_args(args, own_results)
 
     runs = recorded_runs(args.results)
     test = reference_images("mnist-test")

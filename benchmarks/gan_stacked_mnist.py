@@ -41,12 +41,12 @@ from gan_lab import (
     STACKED_RESULTS,
     add_run,
     benchmark_parser,
+    finish_args,
     group,
     load_results,
     mean_std,
     pending_runs,
     recorded_runs,
-    resolve_outputs,
     reused_best,
     run_config,
     seeds,
@@ -86,7 +86,7 @@ def main() -> None:
         args.overrides = [f"train.max_steps={LAB_STEPS}", "train.amp=true", *args.overrides]
         if args.results == STACKED_RESULTS:
             args.results = STACKED_LAB_RESULTS
-    resolve_outputs(args, STACKED_RESULTS, STACKED_LAB_RESULTS)
+    finish_args(args, STACKED_RESULTS, STACKED_LAB_RESULTS)
 
     runs = recorded_runs(args.results)
     rows = args.rows or list(LAB_ROWS if args.lab else ROWS)

@@ -35,11 +35,11 @@ from gan_lab import (
     TOY_RESULTS,
     add_run,
     benchmark_parser,
+    finish_args,
     group,
     mean_std,
     pending_runs,
     recorded_runs,
-    resolve_outputs,
     reused_best,
     run_config,
     seeds,
@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--rows", nargs="+", default=list(LAB_ROWS), choices=ROWS,
                         help="default: the best config and the collapse lab's rows")
     args = parser.parse_intermixed_args()
-    resolve_outputs(args, TOY_RESULTS)
+    finish_args(args, TOY_RESULTS)
 
     runs = recorded_runs(args.results)
     todo = [(data, row, seed) for data in args.data for row in args.rows
