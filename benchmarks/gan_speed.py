@@ -9,12 +9,13 @@ The reference is the loop of pytorch/examples dcgan/main.py on the same generato
 worker process: the benchmark has one core), then per batch a critic update on real and
 detached fake images (BCE on logits), and a generator update through the same fakes; Adam with
 the config's learning rates and betas. Ours is ``Trainer.fit()`` with the same nets, batch size,
-loss and optimisers, the data held in memory as uint8 tensors; packing, the energy term, EMA,
-the monitor and the end-of-epoch evaluation are switched off (the reference has none of them),
-logging and the checkpoint and final save are included. Four loops are timed: the reference as
-written (float32), the reference with its forward passes under bfloat16 autocast, the Trainer in
-float32 and the Trainer with ``train.amp=true`` (bfloat16 autocast on the CPU). ``--subset N``
-times the first N training images instead of all 60,000 (same for every loop). The loops
+loss and optimisers, the data held in memory as uint8 tensors; packing, the energy term, the
+cells (``model.clusters``), EMA, the monitor and the end-of-epoch evaluation are switched off
+(the reference has none of them), logging and the checkpoint and final save are included.
+Four loops are timed: the reference as written (float32), the reference with its forward passes
+under bfloat16 autocast, the Trainer in float32 and the Trainer with ``train.amp=true``
+(bfloat16 autocast on the CPU). ``--subset N`` times the first N training images instead of all
+60,000 (same for every loop). The loops
 alternate and the best of ``--repeats`` is kept. Speed-ups are against the float32 reference,
 in process CPU time (one thread: robust to other processes sharing the core); wall-clock times
 are recorded too. Results go to docs/results/gan_speed.json and the ``gan-speed`` table of
@@ -43,7 +44,7 @@ from genmodels.train import Trainer
 
 TARGET = 1.5
 SAME_WORK = ["model.pack=1", "model.loss=non_saturating", "model.n_critic=1", "train.ema=0",
-             "model.energy_weight=0",
+             "model.energy_weight=0", "model.clusters=0", "model.cell_weight=0",
              "train.monitor_every=0", "train.eval_every=1000000000", "train.epochs=1",
              "train.max_steps=0", "train.progress=false", "train.schedule=constant"]
 

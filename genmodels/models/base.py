@@ -69,6 +69,11 @@ class Model(nn.Module):
     def validate(self, config: Any) -> None:
         """Raise ConfigError if the run's config (a :class:`genmodels.config.Config`) does not
         suit the model, e.g. a batch size that packing does not divide."""
+
+    def prepare(self, data: Any) -> None:
+        """Set-up that needs the training data (a :class:`genmodels.data.build.RunData`), run
+        once at the start of a fresh run; a resumed run restores it from the checkpoint."""
+
     @torch.no_grad()
     def evaluate(self, batches: Iterable[Batch]) -> dict[str, float]:
         """Held-out metrics; the default averages :meth:`loss` over the batches."""

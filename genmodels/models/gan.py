@@ -16,9 +16,11 @@ Networks: ``mlp`` for 2-D mixtures, ``dcgan`` for C×28×28 images (data in [-1,
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -26,10 +28,16 @@ from torch import Tensor, nn
 from genmodels.config import Config, ConfigError
 from genmodels.models.base import Batch, Losses, Model, Phase, register
 from genmodels.models.gan_losses import CRITIC_LOSSES, GENERATOR_LOSSES, gradient_penalty
+from genmodels.models.partition import Partition
 from genmodels.nets import ConvDecoder, ConvEncoder, mlp
+
+if TYPE_CHECKING:
+    from genmodels.data.build import RunData
 
 KERNEL_LOSSES = ("energy", "mmd")
 LOSSES = (*CRITIC_LOSSES, *KERNEL_LOSSES)
+CELL_EMBEDDING = 16  # width of the generator's cell embedding (concatenated to z)
+CELL_TEMPERATURE = 0.1  # of the cell cross-entropy: real images get 0.84 on their own cell
 
 
 @dataclass
@@ -50,6 +58,10 @@ class GANConfig:
     lr_critic: float = 0.0  # 0 = train.lr
     energy_weight: float = 0.0  # λ: the generator loss adds λ × the energy distance (data
     #                             units) between its batch and the data batch; 0 = off
+    clusters: int = 0  # condition G and the critic on this many k-means cells of the data,
+    #                    drawn at their shares of the training set (models/partition.py); 0 = off
+    cell_weight: float = 0.0  # with clusters: G's loss adds this × the cross-entropy of its
+    #                           samples' soft cells against the cells they were drawn in
 
 
 def kernel_distance(kind: str, fake: Tensor, real: Tensor) -> Tensor:
@@ -71,22 +83,25 @@ class GAN(Model):
         c = config
         if c.loss not in LOSSES:
             raise ValueError(f"model.loss = {c.loss!r}; choose one of: {', '.join(LOSSES)}")
-        if c.n_critic < 1 or c.pack < 1:
-            raise ValueError(f"model.n_critic and model.pack must be >= 1, got "
-                             f"{c.n_critic} and {c.pack}")
+        if c.n_critic < 1 or c.pack < 1 or c.clusters < 0:
+            raise ValueError(f"model.n_critic and model.pack must be >= 1 and model.clusters "
+                             f">= 0, got {c.n_critic}, {c.pack} and {c.clusters}")
         self.latent_dim = c.latent_dim
+        code_dim = c.latent_dim + (CELL_EMBEDDING if c.clusters else 0)
         leaky = functools.partial(nn.LeakyReLU, 0.2)
         if c.net == "mlp":
             self.input_shape = (c.data_dim,)
-            self.generator = mlp([c.latent_dim, *c.hidden, c.data_dim])
+            self.generator = mlp([code_dim, *c.hidden, c.data_dim])
             critic = mlp([c.data_dim * c.pack, *c.hidden, 1], activation=leaky)
+            first_width = c.hidden[0]
         elif c.net == "dcgan":
             self.input_shape = (c.in_channels, 28, 28)
             self.generator = nn.Sequential(
-                ConvDecoder(c.latent_dim, list(reversed(c.channels)), c.in_channels,
+                ConvDecoder(code_dim, list(reversed(c.channels)), c.in_channels,
                             batch_norm=True), nn.Tanh())
             critic = ConvEncoder(c.in_channels * c.pack, c.channels, 1, activation=leaky,
                                  batch_norm=not c.spectral_norm and c.loss != "wgan_gp")
+            first_width = c.channels[0]
         else:
             raise ValueError(f"model.net = {c.net!r}; choose 'mlp' or 'dcgan'")
         if c.spectral_norm:
@@ -94,7 +109,17 @@ class GAN(Model):
                 if isinstance(module, (nn.Linear, nn.Conv2d)):
                     nn.utils.parametrizations.spectral_norm(module)
         self.critic = None if c.loss in KERNEL_LOSSES else critic
-        self._fakes: Tensor | None = None  # the critic update's fakes, for the generator's
+        self.partition: Partition | None = None
+        if c.clusters:  # cluster-conditioned: G gets an embedding of the cell next to z; the
+            # critic adds one of (cell, place in the pack) to its first layer's output, which
+            # equals appending constant cell maps to its input (Mirza & Osindero 2014)
+            self.partition = Partition(math.prod(self.input_shape), c.clusters)
+            self.cell_embedding = nn.Embedding(c.clusters, CELL_EMBEDDING)
+            if self.critic is not None:  # zeros: the critic starts unconditioned
+                self.critic_cell_embedding = nn.Embedding(c.clusters * c.pack, first_width)
+                nn.init.zeros_(self.critic_cell_embedding.weight)
+        self._fakes: tuple[Tensor, Tensor | None] | None = None  # the critic update's fakes
+        #                                                        and cells, for the generator
 
     def validate(self, config: Config) -> None:
         """Packing must divide the critic's micro-batches."""
@@ -103,11 +128,28 @@ class GAN(Model):
             raise ConfigError(f"train.batch_size / model.n_critic = {micro} is not divisible by "
                               f"model.pack = {self.config.pack}")
 
+    def prepare(self, data: RunData) -> None:
+        """Cluster-conditioned: find the k-means cells of the training data (seeded from the
+        global RNG, so by train.seed)."""
+        if self.partition is None:
+            return
+        images, view = data.train.tensors[0], data.train.transform
+        generator = torch.Generator(images.device).manual_seed(0)
+        x = view(images, generator) if view is not None else images
+        seed = int(torch.randint(2**62, ()))
+        self.partition.fit(x, torch.Generator(x.device).manual_seed(seed))
+
     # --- sampling ---------------------------------------------------------------------------
-    def generate(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """n raw generator outputs in data space ([-1, 1] images or points)."""
+    def generate(self, n: int, generator: torch.Generator | None = None,
+                 cells: Tensor | None = None) -> Tensor:
+        """n raw generator outputs in data space ([-1, 1] images or points). A
+        cluster-conditioned GAN draws ``cells`` (n,) at their training shares unless given."""
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent_dim, generator=generator, device=device)
+        if self.partition is not None:
+            if cells is None:
+                cells = self.partition.draw(n, generator)
+            z = torch.cat([z, self.cell_embedding(cells).to(z.dtype)], 1)
         return self.generator(z)
 
     @torch.no_grad()
@@ -118,24 +160,43 @@ class GAN(Model):
 
     def summary_pass(self, x: Tensor) -> Tensor | None:
         """The generator on len(x)·pack codes, then the critic on its packed samples."""
-        fake = self.generate(len(x) * self.config.pack)
-        return None if self.critic is None else self.judge(fake)
+        cells = self.cells_of(x.repeat_interleave(self.config.pack, 0))
+        fake = self.generate(len(x) * self.config.pack, cells=cells)
+        return None if self.critic is None else self.judge(fake, cells)
 
     # --- objectives -------------------------------------------------------------------------
     def parameter_groups(self) -> dict:
         c = self.config
-        groups = {"generator": {"params": list(self.generator.parameters()),
+        groups = {"generator": {"params": self.parameters_of(critic=False),
                                 **({"lr": c.lr_generator} if c.lr_generator else {})}}
         if self.critic is not None:
-            groups["critic"] = {"params": list(self.critic.parameters()),
+            groups["critic"] = {"params": self.parameters_of(critic=True),
                                 **({"lr": c.lr_critic} if c.lr_critic else {})}
         return groups
+
+    def parameters_of(self, critic: bool) -> list[nn.Parameter]:
+        """The critic's parameters (and its cell embedding), or the generator's (the rest)."""
+        return [p for name, p in self.named_parameters() if name.startswith("critic") == critic]
 
     def phases(self) -> list[Phase]:
         if self.critic is None:
             return [Phase("generator", self.kernel_generator_loss)]
         return [Phase("critic", self.critic_loss, repeats=self.config.n_critic),
                 Phase("generator", self.generator_loss)]
+
+    def cells_of(self, x: Tensor) -> Tensor | None:
+        """The k-means cell of each data point (n,), or None without conditioning."""
+        return None if self.partition is None else self.partition.assign(x)
+
+    def by_cell(self, real: Tensor) -> tuple[Tensor, Tensor | None]:
+        """A real batch (n, ...) ordered by cell, and its cells (n,): packs then hold samples
+        of one cell where the batch has several, so the critic compares samples within a cell
+        (its fakes mirror the cells). Unconditioned: the batch as it is, and None."""
+        cells = self.cells_of(real)
+        if cells is None:
+            return real, None
+        order = cells.argsort(stable=True)
+        return real[order], cells[order]
 
     def pack(self, x: Tensor) -> Tensor:
         """(n, ...) -> (n / m, m·...) along the channel or feature axis (PacGAN)."""
@@ -144,25 +205,39 @@ class GAN(Model):
             raise ConfigError(f"a batch of {len(x)} cannot be packed by model.pack = {m}")
         return x.reshape(len(x) // m, m * x.shape[1], *x.shape[2:])
 
-    def judge(self, x: Tensor) -> Tensor:
-        """Critic outputs (n / pack,) for samples x (n, ...)."""
-        return self.critic(self.pack(x)).squeeze(1)
+    def judge(self, x: Tensor, cells: Tensor | None = None) -> Tensor:
+        """Critic outputs (n / pack,) for samples x (n, ...), in ``cells`` (n,) when
+        cluster-conditioned."""
+        return self.critique(self.pack(x), cells)
+
+    def critique(self, packed: Tensor, cells: Tensor | None = None) -> Tensor:
+        """Critic outputs (n / pack,) for packed samples (n / pack, pack·...)."""
+        if cells is None:
+            return self.critic(packed).squeeze(1)
+        layers = self.critic.net if isinstance(self.critic, ConvEncoder) else self.critic
+        m = self.config.pack
+        slots = cells.view(-1, m) * m + torch.arange(m, device=cells.device)
+        bias = self.critic_cell_embedding(slots).sum(1)  # (n / m, first layer's width)
+        h = layers[0](packed)
+        h = h + bias.to(h.dtype).view(*bias.shape, *(1,) * (h.dim() - 2))
+        return layers[1:](h).squeeze(1)
 
     def critic_loss(self, batch: Batch) -> Losses:
-        """The critic's loss on real and generated samples. With one critic update per step
-        the fakes keep their graph and the generator update reuses them (one generator
-        forward per step, as in pytorch/examples dcgan; the critic update leaves G as is)."""
-        real = batch[0]
+        """The critic's loss on real and generated samples (the fakes in the real batch's
+        cells when cluster-conditioned). With one critic update per step the fakes keep their
+        graph and the generator update reuses them (one generator forward per step, as in
+        pytorch/examples dcgan; the critic update leaves G as is)."""
+        real, cells = self.by_cell(batch[0])
         reuse = self.config.n_critic == 1 and torch.is_grad_enabled()
         with torch.set_grad_enabled(reuse):
-            fake = self.generate(len(real))
-        self._fakes = fake if reuse else None
+            fake = self.generate(len(real), cells=cells)
+        self._fakes = (fake, cells) if reuse else None
         fake = fake.detach()
-        d_real, d_fake = self.judge(real), self.judge(fake)
+        d_real, d_fake = self.judge(real, cells), self.judge(fake, cells)
         loss = CRITIC_LOSSES[self.config.loss](d_real, d_fake)
         out = {"d_real": d_real.mean(), "d_fake": d_fake.mean()}
         if self.config.loss == "wgan_gp":
-            penalty = gradient_penalty(lambda x: self.critic(x).squeeze(1), self.pack(real),
+            penalty = gradient_penalty(lambda x: self.critique(x, cells), self.pack(real),
                                        self.pack(fake))
             loss = loss + self.config.gp_weight * penalty
             out["gradient_penalty"] = penalty
@@ -171,23 +246,35 @@ class GAN(Model):
     def generator_loss(self, batch: Batch) -> Losses:
         """The generator's loss through the critic, whose weights get no gradient (it is
         frozen for this forward: the backward computes gradients for G only)."""
-        fake, self._fakes = self._fakes, None
-        if fake is None or len(fake) != len(batch[0]):
-            fake = self.generate(len(batch[0]))
-        self.critic.requires_grad_(False)
+        reused, self._fakes = self._fakes, None
+        if reused is not None and len(reused[0]) == len(batch[0]):
+            fake, cells = reused
+        else:
+            cells = self.by_cell(batch[0])[1]
+            fake = self.generate(len(batch[0]), cells=cells)
+        critic = self.parameters_of(critic=True)
+        for p in critic:
+            p.requires_grad_(False)
         try:
-            d_fake = self.judge(fake)
+            d_fake = self.judge(fake, cells)
         finally:
-            self.critic.requires_grad_(True)
+            for p in critic:
+                p.requires_grad_(True)
         loss = GENERATOR_LOSSES[self.config.loss](d_fake)
-        if self.config.energy_weight == 0:
+        terms = {}
+        if self.config.energy_weight:
+            terms["energy_distance"] = (self.config.energy_weight,
+                                        kernel_distance("energy", fake, batch[0]))
+        if self.config.cell_weight and cells is not None:
+            terms["cell_cross_entropy"] = (self.config.cell_weight, nn.functional.cross_entropy(
+                self.partition.logits(fake, CELL_TEMPERATURE), cells))
+        if not terms:
             return {"loss": loss}
-        distance = kernel_distance("energy", fake, batch[0])
-        return {"loss": loss + self.config.energy_weight * distance, "adversarial": loss,
-                "energy_distance": distance}
+        total = loss + sum(weight * value for weight, value in terms.values())
+        return {"loss": total, "adversarial": loss, **{k: v for k, (_, v) in terms.items()}}
 
     def kernel_generator_loss(self, batch: Batch) -> Losses:
-        fake = self.generate(len(batch[0]))
+        fake = self.generate(len(batch[0]), cells=self.cells_of(batch[0]))
         if not bool(torch.isfinite(fake).all()):  # diverged: the Trainer stops on this loss
             return {"loss": fake.sum()}
         return {"loss": kernel_distance(self.config.loss, fake, batch[0])}

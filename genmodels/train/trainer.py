@@ -76,6 +76,8 @@ class Trainer:
         self.total_steps = t.max_steps or t.epochs * len(self.batches)
 
         self.model.validate(config)
+        if not resume:
+            self.model.prepare(self.data)
         self.phases: list[Phase] = self.model.phases()
         local_batch = t.batch_size // self.world_size
         for phase in self.phases:

@@ -1,0 +1,101 @@
+"""A fixed partition of the data into k-means cells, for cluster-conditioned GANs.
+
+The cells are found once, before training, by k-means (k-means++ seeding, Lloyd iterations) on
+the data's leading principal components. A conditioned GAN draws a cell at the cell's share of
+the training data, then a sample inside it, so the frequencies of the regions the cells pick out
+are matched by construction (Liu et al. 2020, "Diverse image generation via self-conditioned
+GANs"; Armandpour et al. 2021, "Partition-guided GANs", who partition a fixed feature space).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+def kmeans(x: Tensor, k: int, iterations: int = 30, generator: torch.Generator | None = None,
+           chunk: int = 8192) -> tuple[Tensor, Tensor]:
+    """k-means of the rows of ``x`` (n, d): (centroids (k, d), labels (n,) int64).
+
+    k-means++ seeding (Arthur & Vassilvitskii 2007) drawn with ``generator``, then ``iterations``
+    Lloyd steps; an emptied cell is reseeded at the point farthest from its centroid. Squared
+    distances are computed ``chunk`` rows at a time, so memory is O(chunk · k).
+    """
+    n = len(x)
+    if not 1 <= k <= n:
+        raise ValueError(f"k-means needs 1 <= k <= n, got k = {k} for {n} points")
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    centroids = x.new_empty(k, x.shape[1])
+    centroids[0] = x[torch.randint(n, (1,), generator=gen)]
+    nearest = (x - centroids[0]).pow(2).sum(1)
+    for i in range(1, k):
+        pick = torch.multinomial(nearest.cpu().double() + 1e-30, 1, generator=gen)
+        centroids[i] = x[pick.to(x.device)]
+        nearest = torch.minimum(nearest, (x - centroids[i]).pow(2).sum(1))
+    labels = x.new_zeros(n, dtype=torch.long)
+    for _ in range(iterations):
+        distances, labels = _nearest(x, centroids, chunk)
+        sums = x.new_zeros(k, x.shape[1]).index_add_(0, labels, x)
+        counts = torch.bincount(labels, minlength=k)
+        for empty in torch.nonzero(counts == 0).flatten().tolist():
+            far = int(distances.argmax())
+            sums[empty], counts[empty], distances[far] = x[far], 1, 0
+        centroids = sums / counts.unsqueeze(1)
+    return centroids, _nearest(x, centroids, chunk)[1]
+
+
+def _nearest(x: Tensor, centroids: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
+    """(squared distance to the nearest centroid (n,), its index (n,))."""
+    c2 = centroids.pow(2).sum(1)
+    parts = [torch.addmm(c2, block, centroids.T, alpha=-2).min(1) for block in x.split(chunk)]
+    values = torch.cat([p.values for p in parts]) + x.pow(2).sum(1)
+    return values.clamp_min(0), torch.cat([p.indices for p in parts])
+
+
+class Partition(nn.Module):
+    """``cells`` k-means cells of data points (n, *shape) on their ``components`` leading
+    principal components. Buffers only (saved with the model): the data mean (D,), the
+    projection (D, components), the centroids (cells, components) and each cell's share of
+    the training data (cells,)."""
+
+    def __init__(self, data_dim: int, cells: int, components: int = 64) -> None:
+        super().__init__()
+        self.cells = cells
+        components = min(components, data_dim)
+        self.register_buffer("mean", torch.zeros(data_dim))
+        self.register_buffer("projection", torch.eye(data_dim, components))
+        self.register_buffer("centroids", torch.zeros(cells, components))
+        self.register_buffer("share", torch.full((cells,), 1.0 / cells))
+        self.register_buffer("spread", torch.ones(()))  # mean squared distance to the centroid
+
+    @torch.no_grad()
+    def fit(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Find the cells of the training data x (n, ...); returns their labels (n,)."""
+        x = x.flatten(1).float()
+        self.mean.copy_(x.mean(0))
+        centred = x - self.mean
+        covariance = centred.T @ centred / len(x)
+        _, vectors = torch.linalg.eigh(covariance.double())  # ascending eigenvalues
+        self.projection.copy_(vectors[:, -self.projection.shape[1]:].flip(1).float())
+        centroids, labels = kmeans(centred @ self.projection, self.cells, generator=generator)
+        self.centroids.copy_(centroids)
+        self.share.copy_(torch.bincount(labels, minlength=self.cells).float() / len(x))
+        self.spread.copy_(_nearest(centred @ self.projection, self.centroids, 8192)[0].mean())
+        return labels
+
+    @torch.no_grad()
+    def assign(self, x: Tensor) -> Tensor:
+        """The cell (n,) int64 of each point of x (n, ...)."""
+        codes = (x.flatten(1).float() - self.mean) @ self.projection
+        return _nearest(codes, self.centroids, 8192)[1]
+
+    def logits(self, x: Tensor, temperature: float = 1.0) -> Tensor:
+        """Soft cell scores (n, cells) of x (n, ...), differentiable: minus the squared
+        distance of its projection to each centroid, over ``temperature`` × the training
+        data's mean squared distance to its own centroid."""
+        codes = (x.flatten(1).float() - self.mean) @ self.projection
+        return -torch.cdist(codes, self.centroids).pow(2) / (temperature * self.spread)
+
+    def draw(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n cells (n,) int64, each with probability its share of the training data."""
+        return torch.multinomial(self.share, n, replacement=True, generator=generator)

@@ -1,0 +1,149 @@
+"""k-means cells (genmodels.models.partition) against SciPy and the defining fixed point, and
+the cluster-conditioned GAN built on them: sampling at the cells' shares, the critic's cell
+input, training, resume and loading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import InterruptAt, assert_identical, tiny_config, weights
+from scipy.cluster.vq import kmeans2
+from scipy.special import logsumexp
+
+from genmodels import load
+from genmodels.models import MODELS
+from genmodels.models.partition import Partition, kmeans
+from genmodels.train import Trainer
+
+
+def blobs(n_per: int, centres: torch.Tensor, scale: float, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.cat([c + scale * torch.randn(n_per, len(c), generator=gen) for c in centres])
+
+
+def test_kmeans_finds_separated_blobs():
+    centres = 10 * torch.eye(5)
+    x = blobs(200, centres, 0.5)
+    centroids, labels = kmeans(x, 5, generator=torch.Generator().manual_seed(1))
+    truth = torch.arange(5).repeat_interleave(200)
+    for k in range(5):  # each found cell is exactly one blob
+        assert len(set(truth[labels == k].tolist())) == 1
+    assert torch.cdist(centroids, centres).min(1).values.max() < 0.2
+
+
+def test_kmeans_is_a_lloyd_fixed_point_no_worse_than_scipy():
+    centres = 4 * torch.randn(20, 6, generator=torch.Generator().manual_seed(0))
+    x = blobs(150, centres, 1.0)
+    centroids, labels = kmeans(x, 12, iterations=100, generator=torch.Generator().manual_seed(0),
+                               chunk=700)
+    assert torch.equal(labels, torch.cdist(x, centroids).argmin(1))  # nearest centroid
+    for k in range(12):  # each centroid is the mean of its cell
+        torch.testing.assert_close(centroids[k], x[labels == k].mean(0), atol=1e-5, rtol=1e-5)
+    ours = float((x - centroids[labels]).pow(2).sum())
+    theirs = []
+    for seed in range(5):
+        c, lab = kmeans2(x.double().numpy(), 12, iter=100, minit="++", seed=seed)
+        theirs.append(float(((x.double().numpy() - c[lab]) ** 2).sum()))
+    assert ours <= 1.02 * float(np.median(theirs))
+
+
+def test_kmeans_rejects_more_cells_than_points():
+    with pytest.raises(ValueError, match="1 <= k <= n"):
+        kmeans(torch.randn(3, 2), 4)
+
+
+def test_partition_projects_on_the_principal_components_and_counts_shares():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2000, 1, 4, 4, generator=gen) * torch.linspace(0.1, 3, 16).view(1, 1, 4, 4)
+    partition = Partition(16, cells=7, components=5)
+    labels = partition.fit(x, torch.Generator().manual_seed(0))
+    flat = x.flatten(1).double().numpy()
+    _, _, vt = np.linalg.svd(flat - flat.mean(0), full_matrices=False)
+    overlap = np.abs(vt[:5] @ partition.projection.double().numpy())
+    np.testing.assert_allclose(overlap, np.eye(5), atol=1e-4)  # the top 5 components, in order
+    np.testing.assert_allclose(partition.share.numpy(),
+                               np.bincount(labels.numpy(), minlength=7) / 2000, atol=1e-7)
+    assert torch.equal(partition.assign(x), labels)
+
+
+def test_partition_draws_cells_at_their_shares():
+    partition = Partition(4, cells=3)
+    partition.share.copy_(torch.tensor([0.7, 0.2, 0.1]))
+    cells = partition.draw(100_000, torch.Generator().manual_seed(0))
+    freq = torch.bincount(cells, minlength=3).double() / 100_000
+    sd = (partition.share.double() * (1 - partition.share.double()) / 100_000).sqrt()
+    assert ((freq - partition.share.double()).abs() < 5 * sd).all()
+
+
+CONDITIONED = {"kind": "gan", "net": "dcgan", "channels": [8, 16], "latent_dim": 8,
+               "clusters": 4, "pack": 2}
+
+
+def test_conditioned_gan_samples_in_the_drawn_cells():
+    model = MODELS["gan"](MODELS["gan"].Config(**{k: v for k, v in CONDITIONED.items()
+                                                   if k != "kind"})).eval()
+    model.partition.share.copy_(torch.tensor([0.0, 0.0, 1.0, 0.0]))  # every draw is cell 2
+    drawn = model.generate(6, torch.Generator().manual_seed(3))
+    given = model.generate(6, torch.Generator().manual_seed(3), cells=torch.full((6,), 2))
+    other = model.generate(6, torch.Generator().manual_seed(3), cells=torch.full((6,), 1))
+    torch.testing.assert_close(drawn, given, rtol=0, atol=0)
+    assert not torch.allclose(drawn, other)
+    x = torch.rand(4, 1, 28, 28) * 2 - 1
+    cells = torch.tensor([0, 1, 2, 3])  # the critic starts unconditioned, then sees each
+    torch.testing.assert_close(model.judge(x, cells), model.judge(x))  # sample's cell and slot
+    torch.nn.init.normal_(model.critic_cell_embedding.weight)
+    a = model.judge(x, cells)
+    assert not torch.allclose(a, model.judge(x, torch.tensor([1, 0, 2, 3])))
+    assert a.shape == (2,)
+
+
+def test_conditioned_gan_trains_resumes_and_loads(tmp_path, data_root):
+    config = tiny_config(model=CONDITIONED, data={"view": "symmetric", "subset": 512},
+                         train={"epochs": 2, "ema": 0.9, "lr": 1e-3})
+    full = Trainer(config, tmp_path / "full", data_root=data_root)
+    untrained = {k: v.clone() for k, v in full.model.state_dict().items()}
+    full.fit()
+    partition = full.model.partition
+    assert partition.share.sum() == pytest.approx(1) and (partition.share > 0).all()
+    images = full.data.train.tensors[0][:512].float() / 127.5 - 1
+    assert torch.equal(torch.bincount(partition.assign(images), minlength=4).float() / 512,
+                       partition.share)  # the cells of the training images, at their shares
+    for name in ("cell_embedding.weight", "critic_cell_embedding.weight"):
+        assert not torch.equal(untrained[name], full.model.state_dict()[name]), name
+    part = Trainer(config, tmp_path / "part", data_root=data_root, callbacks=[InterruptAt(11)])
+    part.fit()
+    Trainer(config, tmp_path / "part", data_root=data_root, resume=True).fit()
+    for key in ("model", "ema"):
+        assert_identical(weights(tmp_path / "full" / "final.pt", key),
+                         weights(tmp_path / "part" / "final.pt", key))
+    loaded = load(tmp_path / "full" / "final.pt")
+    torch.testing.assert_close(loaded.partition.share, partition.share)
+    images = loaded.sample(8, torch.Generator().manual_seed(0))
+    assert images.shape == (8, 1, 28, 28) and 0 <= images.min() and images.max() <= 1
+
+
+def test_cell_weight_adds_the_cell_cross_entropy_by_hand():
+    """G's loss = adversarial + λ × cross-entropy of softmax(-|P(x - μ) - c_k|² / (0.1 s))."""
+    config = MODELS["gan"].Config(net="mlp", hidden=[8], clusters=3, cell_weight=0.5)
+    model = MODELS["gan"](config)
+    points = blobs(50, torch.tensor([[0.0, 4.0], [4.0, 0.0], [-4.0, -4.0]]), 1.0)
+    model.partition.fit(points, torch.Generator().manual_seed(0))
+    real = points[torch.randperm(150, generator=torch.Generator().manual_seed(1))[:16]]
+    torch.manual_seed(0)
+    model.critic_loss((real,))  # keeps its fakes and their cells for the generator update
+    losses = {k: float(v.detach()) for k, v in model.generator_loss((real,)).items()}
+
+    cells = model.partition.assign(real).sort().values.numpy()  # packs hold one cell first
+    torch.manual_seed(0)
+    with torch.no_grad():
+        fake = model.generate(16, cells=torch.from_numpy(cells))
+        adversarial = float(torch.nn.functional.softplus(-model.judge(fake,
+                                                                     torch.from_numpy(cells))).mean())
+    p = model.partition
+    codes = (fake.double() - p.mean.double()).numpy() @ p.projection.double().numpy()
+    squared = ((codes[:, None] - p.centroids.double().numpy()[None]) ** 2).sum(-1)
+    logits = -squared / (0.1 * float(p.spread))
+    cross_entropy = np.mean(logsumexp(logits, axis=1) - logits[np.arange(16), cells])
+    assert losses["cell_cross_entropy"] == pytest.approx(cross_entropy, rel=1e-4)
+    assert losses["loss"] == pytest.approx(adversarial + 0.5 * cross_entropy, rel=1e-4)
