@@ -12,6 +12,7 @@ from scipy.cluster.vq import kmeans2
 from scipy.special import logsumexp
 
 from genmodels import load
+from genmodels.config import ConfigError
 from genmodels.models import MODELS
 from genmodels.models.partition import Partition, kmeans
 from genmodels.train import Trainer
@@ -96,6 +97,12 @@ def test_conditioned_gan_samples_in_the_drawn_cells():
     a = model.judge(x, cells)
     assert not torch.allclose(a, model.judge(x, torch.tensor([1, 0, 2, 3])))
     assert a.shape == (2,)
+
+
+def test_more_cells_than_training_examples_is_a_config_error(tmp_path, data_root):
+    config = tiny_config(model={**CONDITIONED, "clusters": 100}, data={"subset": 64})
+    with pytest.raises(ConfigError, match="model.clusters = 100 exceeds the 64 training"):
+        Trainer(config, tmp_path, data_root=data_root)
 
 
 def test_conditioned_gan_trains_resumes_and_loads(tmp_path, data_root):

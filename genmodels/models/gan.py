@@ -134,6 +134,9 @@ class GAN(Model):
         if self.partition is None:
             return
         images, view = data.train.tensors[0], data.train.transform
+        if self.config.clusters > len(images):
+            raise ConfigError(f"model.clusters = {self.config.clusters} exceeds the "
+                              f"{len(images)} training examples; lower it (or raise data.subset)")
         generator = torch.Generator(images.device).manual_seed(0)
         x = view(images, generator) if view is not None else images
         seed = int(torch.randint(2**62, ()))
