@@ -68,7 +68,6 @@ class Trainer:
         seed_everything(t.seed)  # the only place where a run seeds its RNGs
 
         self.model: Model = MODELS[config.kind](config.model).to(self.device)
-        dist.broadcast_parameters(self.model)
         self.data = data or build_data(config.data, t.batch_size, root=data_root, seed=t.seed,
                                        rank=self.rank, world_size=self.world_size)
         self.data.to(self.device)
@@ -78,6 +77,7 @@ class Trainer:
         self.model.validate(config)
         if not resume:
             self.model.prepare(self.data)
+        dist.broadcast_parameters(self.model)  # every process starts from rank 0's model
         self.phases: list[Phase] = self.model.phases()
         local_batch = t.batch_size // self.world_size
         for phase in self.phases:
