@@ -68,6 +68,17 @@ def test_partition_projects_on_the_principal_components_and_counts_shares():
     assert torch.equal(partition.assign(x), labels)
 
 
+def test_partition_assigns_in_float32_under_autocast():
+    """bfloat16 codes would move points near a boundary into the next cell."""
+    x = blobs(400, 3 * torch.randn(30, 20, generator=torch.Generator().manual_seed(0)), 2.0)
+    partition = Partition(20, cells=30, components=20)
+    labels = partition.fit(x, torch.Generator().manual_seed(0))
+    logits = partition.logits(x, 0.1)
+    with torch.autocast("cpu", torch.bfloat16):
+        assert torch.equal(partition.assign(x), labels)
+        torch.testing.assert_close(partition.logits(x, 0.1), logits, rtol=0, atol=0)
+
+
 def test_partition_draws_cells_at_their_shares():
     partition = Partition(4, cells=3)
     partition.share.copy_(torch.tensor([0.7, 0.2, 0.1]))
@@ -97,6 +108,11 @@ def test_conditioned_gan_samples_in_the_drawn_cells():
     a = model.judge(x, cells)
     assert not torch.allclose(a, model.judge(x, torch.tensor([1, 0, 2, 3])))
     assert a.shape == (2,)
+
+
+def test_cell_weight_needs_clusters():
+    with pytest.raises(ValueError, match="model.cell_weight = 1.0 needs model.clusters > 0"):
+        MODELS["gan"](MODELS["gan"].Config(net="mlp", hidden=[8], cell_weight=1.0))
 
 
 def test_more_cells_than_training_examples_is_a_config_error(tmp_path, data_root):

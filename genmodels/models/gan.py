@@ -86,6 +86,9 @@ class GAN(Model):
         if c.n_critic < 1 or c.pack < 1 or c.clusters < 0:
             raise ValueError(f"model.n_critic and model.pack must be >= 1 and model.clusters "
                              f">= 0, got {c.n_critic}, {c.pack} and {c.clusters}")
+        if c.cell_weight < 0 or (c.cell_weight and not c.clusters):
+            raise ValueError(f"model.cell_weight = {c.cell_weight} needs model.clusters > 0 "
+                             "and must be >= 0")
         self.latent_dim = c.latent_dim
         code_dim = c.latent_dim + (CELL_EMBEDDING if c.clusters else 0)
         leaky = functools.partial(nn.LeakyReLU, 0.2)

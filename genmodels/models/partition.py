@@ -83,18 +83,25 @@ class Partition(nn.Module):
         self.spread.copy_(_nearest(centred @ self.projection, self.centroids, 8192)[0].mean())
         return labels
 
+    def codes(self, x: Tensor) -> Tensor:
+        """x (n, ...) on the principal components (n, components), in float32 even under
+        autocast (bfloat16 would move points near a cell boundary to the next cell)."""
+        with torch.autocast(x.device.type, enabled=False):
+            return (x.flatten(1).float() - self.mean) @ self.projection
+
     @torch.no_grad()
     def assign(self, x: Tensor) -> Tensor:
         """The cell (n,) int64 of each point of x (n, ...)."""
-        codes = (x.flatten(1).float() - self.mean) @ self.projection
-        return _nearest(codes, self.centroids, 8192)[1]
+        with torch.autocast(x.device.type, enabled=False):
+            return _nearest(self.codes(x), self.centroids, 8192)[1]
 
     def logits(self, x: Tensor, temperature: float = 1.0) -> Tensor:
         """Soft cell scores (n, cells) of x (n, ...), differentiable: minus the squared
         distance of its projection to each centroid, over ``temperature`` × the training
         data's mean squared distance to its own centroid."""
-        codes = (x.flatten(1).float() - self.mean) @ self.projection
-        return -torch.cdist(codes, self.centroids).pow(2) / (temperature * self.spread)
+        with torch.autocast(x.device.type, enabled=False):
+            squared = torch.cdist(self.codes(x), self.centroids).pow(2)
+            return -squared / (temperature * self.spread)
 
     def draw(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n cells (n,) int64, each with probability its share of the training data."""
