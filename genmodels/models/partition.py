@@ -77,10 +77,11 @@ class Partition(nn.Module):
         covariance = centred.T @ centred / len(x)
         _, vectors = torch.linalg.eigh(covariance.double())  # ascending eigenvalues
         self.projection.copy_(vectors[:, -self.projection.shape[1]:].flip(1).float())
-        centroids, labels = kmeans(centred @ self.projection, self.cells, generator=generator)
+        codes = centred @ self.projection
+        centroids, labels = kmeans(codes, self.cells, generator=generator)
         self.centroids.copy_(centroids)
         self.share.copy_(torch.bincount(labels, minlength=self.cells).float() / len(x))
-        self.spread.copy_(_nearest(centred @ self.projection, self.centroids, 8192)[0].mean())
+        self.spread.copy_((codes - centroids[labels]).pow(2).sum(1).mean())
         return labels
 
     def codes(self, x: Tensor) -> Tensor:
