@@ -32,7 +32,6 @@ def kmeans(x: Tensor, k: int, iterations: int = 30, generator: torch.Generator |
         pick = torch.multinomial(nearest.cpu().double() + 1e-30, 1, generator=gen)
         centroids[i] = x[pick.to(x.device)]
         nearest = torch.minimum(nearest, (x - centroids[i]).pow(2).sum(1))
-    labels = x.new_zeros(n, dtype=torch.long)
     for _ in range(iterations):
         distances, labels = _nearest(x, centroids, chunk)
         sums = x.new_zeros(k, x.shape[1]).index_add_(0, labels, x)
@@ -55,8 +54,8 @@ def _nearest(x: Tensor, centroids: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
 class Partition(nn.Module):
     """``cells`` k-means cells of data points (n, *shape) on their ``components`` leading
     principal components. Buffers only (saved with the model): the data mean (D,), the
-    projection (D, components), the centroids (cells, components) and each cell's share of
-    the training data (cells,)."""
+    projection (D, components), the centroids (cells, components), each cell's share of the
+    training data (cells,) and its mean squared distance to its own centroid (the spread)."""
 
     def __init__(self, data_dim: int, cells: int, components: int = 64) -> None:
         super().__init__()
