@@ -15,11 +15,10 @@ cells (``model.clusters``), EMA, the monitor and the end-of-epoch evaluation are
 Four loops are timed: the reference as written (float32), the reference with its forward passes
 under bfloat16 autocast, the Trainer in float32 and the Trainer with ``train.amp=true``
 (bfloat16 autocast on the CPU). ``--subset N`` times the first N training images instead of all
-60,000 (same for every loop). The loops
-alternate and the best of ``--repeats`` is kept. Speed-ups are against the float32 reference,
-in process CPU time (one thread: robust to other processes sharing the core); wall-clock times
-are recorded too. Results go to docs/results/gan_speed.json and the ``gan-speed`` table of
-docs/gan.md; target >= 1.5x.
+60,000 (same for every loop). The loops alternate and the best of ``--repeats`` is kept.
+Speed-ups are against the float32 reference, in process CPU time (one thread: robust to other
+processes sharing the core); wall-clock times are recorded too. Results go to
+docs/results/gan_speed.json and the ``gan-speed`` table of docs/gan.md; target >= 1.5x.
 """
 
 from __future__ import annotations

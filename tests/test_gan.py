@@ -130,6 +130,17 @@ def test_kernel_distances_stay_float32_under_autocast():
             assert float(kernel_distance(kind, a, b)) == pytest.approx(float(exact), rel=1e-6)
 
 
+@pytest.mark.parametrize("values, message", [
+    ({"pack": 0}, "model.pack = 0 should be > 0"),
+    ({"n_critic": 0}, "model.n_critic = 0 should be > 0"),
+    ({"clusters": -1}, "model.clusters = -1 should be >= 0"),
+    ({"energy_weight": -1.0}, "model.energy_weight = -1.0 should be >= 0"),
+])
+def test_gan_ranges_are_config_errors(values, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({"model": {"kind": "gan", **values}})
+
+
 @pytest.mark.parametrize("model, train, message", [
     ({"n_critic": 3}, {"batch_size": 32}, "cannot be split into 3 equal micro-batches"),
     ({"pack": 3}, {"batch_size": 32}, "not divisible by model.pack = 3"),

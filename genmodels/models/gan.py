@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from genmodels.config import Config, ConfigError
+from genmodels.config import Config, ConfigError, check_ranges
 from genmodels.models.base import Batch, Losses, Model, Phase, register
 from genmodels.models.gan_losses import CRITIC_LOSSES, GENERATOR_LOSSES, gradient_penalty
 from genmodels.models.partition import Partition
@@ -63,6 +63,13 @@ class GANConfig:
     cell_weight: float = 0.0  # with clusters: G's loss adds this × the cross-entropy of its
     #                           samples' soft cells against the cells they were drawn in
 
+    def __post_init__(self) -> None:
+        check_ranges(self, "model", positive=("latent_dim", "n_critic", "pack"),
+                     non_negative=("gp_weight", "lr_generator", "lr_critic", "energy_weight",
+                                   "clusters", "cell_weight"))
+        if self.cell_weight and not self.clusters:
+            raise ConfigError(f"model.cell_weight = {self.cell_weight} needs model.clusters > 0")
+
 
 def kernel_distance(kind: str, fake: Tensor, real: Tensor) -> Tensor:
     """``energy`` (squared energy distance) or ``mmd`` (MMD², RBF, median bandwidth) between
@@ -83,12 +90,6 @@ class GAN(Model):
         c = config
         if c.loss not in LOSSES:
             raise ValueError(f"model.loss = {c.loss!r}; choose one of: {', '.join(LOSSES)}")
-        if c.n_critic < 1 or c.pack < 1 or c.clusters < 0:
-            raise ValueError(f"model.n_critic and model.pack must be >= 1 and model.clusters "
-                             f">= 0, got {c.n_critic}, {c.pack} and {c.clusters}")
-        if c.cell_weight < 0 or (c.cell_weight and not c.clusters):
-            raise ValueError(f"model.cell_weight = {c.cell_weight} needs model.clusters > 0 "
-                             "and must be >= 0")
         self.latent_dim = c.latent_dim
         code_dim = c.latent_dim + (CELL_EMBEDDING if c.clusters else 0)
         leaky = functools.partial(nn.LeakyReLU, 0.2)
