@@ -77,3 +77,32 @@ def test_mean_estimation_example_runs(monkeypatch, capsys):
     sgd_mean_example()
     out = capsys.readouterr().out
     assert "1/(n+1)" in out and "largest |X_N - empirical mean|" in out
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_adam_runs_fused_and_matches_a_numpy_adam(name):
+    """Adam (Kingma & Ba 2015) and AdamW (Loshchilov & Hutter 2019, decoupled decay) by hand in
+    float64 NumPy, against make_optimizer's (fused on the CPU) for 30 steps of a least-squares
+    problem."""
+    lr, (b1, b2), decay, eps = 0.01, (0.8, 0.95), 0.1, 1e-8
+    config = TrainConfig(optimizer=name, lr=lr, betas=[b1, b2], weight_decay=decay)
+    rng = np.random.default_rng(0)
+    a, y, w0 = rng.normal(size=(20, 5)), rng.normal(size=20), rng.normal(size=5)
+    a32, y32 = torch.tensor(a, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
+    weight = torch.tensor(w0, dtype=torch.float32, requires_grad=True)
+    optimizer = make_optimizer([weight], config)
+    assert optimizer.defaults["fused"]
+
+    w, m, v = w0.copy(), np.zeros(5), np.zeros(5)
+    for t in range(1, 31):
+        optimizer.zero_grad()
+        ((a32 @ weight - y32) ** 2).mean().backward()
+        optimizer.step()
+        g = 2 * a.T @ (a @ w - y) / len(y)
+        if name == "adam":
+            g = g + decay * w  # L2 penalty in the gradient
+        else:
+            w = w * (1 - lr * decay)  # decoupled decay
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g**2
+        w = w - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+    np.testing.assert_allclose(weight.detach().numpy(), w, rtol=1e-5, atol=1e-6)

@@ -99,6 +99,25 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path, data_root):
                          weights(tmp_path / "killed" / "final.pt", key))
 
 
+
+def test_matrix_products_do_not_depend_on_the_thread_count():
+    """MKL may change the thread count of a product at run time (MKL_DYNAMIC), which changes
+    float32 results in the last bits and made the SIGKILL test above fail now and then.
+    Importing genmodels puts MKL in strict reproducible mode (MKL_CBWR=AUTO,STRICT)."""
+    script = """if True:
+        import genmodels, torch
+        g = torch.Generator().manual_seed(0)
+        for m, k, n in [(32, 784, 32), (64, 4096, 64), (128, 784, 400), (256, 1024, 512)]:
+            a, b = torch.randn(m, k, generator=g), torch.randn(k, n, generator=g)
+            torch.set_num_threads(1)
+            one = a @ b
+            torch.set_num_threads(2)
+            assert torch.equal(one, a @ b), f"{m}x{k} @ {k}x{n} differs between 1 and 2 threads"
+    """
+    env = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"} | {"PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-1000:]
+
 @dataclass
 class NanConfig:
     nan_at: int = 5  # the loss turns NaN on this call

@@ -27,13 +27,23 @@ def _sgd_g2(groups: list[dict[str, Any]], c: TrainConfig) -> SGDG2:
     return SGDG2(groups, lr=c.lr, beta=0.9)
 
 
+def _fusable(groups: list[dict[str, Any]]) -> bool:
+    """Whether torch's fused Adam kernel takes these parameters (floating, on CPU or CUDA).
+    One fused update replaces a dozen tensor ops per parameter: 17 % faster steps for the MNIST
+    MLP on the CPU (docs/trainer.md)."""
+    return all(p.is_floating_point() and p.device.type in ("cpu", "cuda")
+               for g in groups for p in g["params"])
+
+
 OPTIMIZERS: dict[str, OptimizerFactory] = {
     "sgd": lambda groups, c: torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum,
                                              weight_decay=c.weight_decay),
     "adam": lambda groups, c: torch.optim.Adam(groups, lr=c.lr, betas=tuple(c.betas),
-                                               weight_decay=c.weight_decay),
+                                               weight_decay=c.weight_decay,
+                                               fused=_fusable(groups)),
     "adamw": lambda groups, c: torch.optim.AdamW(groups, lr=c.lr, betas=tuple(c.betas),
-                                                 weight_decay=c.weight_decay),
+                                                 weight_decay=c.weight_decay,
+                                                 fused=_fusable(groups)),
     "rmsprop": lambda groups, c: torch.optim.RMSprop(groups, lr=c.lr, momentum=c.momentum,
                                                      weight_decay=c.weight_decay),
     "sgd_g2": _sgd_g2,
