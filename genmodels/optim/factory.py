@@ -29,8 +29,8 @@ def _sgd_g2(groups: list[dict[str, Any]], c: TrainConfig) -> SGDG2:
 
 def _fusable(groups: list[dict[str, Any]]) -> bool:
     """Whether torch's fused Adam kernel takes these parameters (floating, on CPU or CUDA).
-    One fused update replaces a dozen tensor ops per parameter: 17 % faster steps for the MNIST
-    MLP on the CPU (docs/trainer.md)."""
+    One fused update replaces a dozen tensor ops per parameter: the MNIST MLP's Trainer epoch
+    takes 1.81 s instead of 2.10 s on the CPU (docs/trainer.md, Speed)."""
     return all(p.is_floating_point() and p.device.type in ("cpu", "cuda")
                for g in groups for p in g["params"])
 
