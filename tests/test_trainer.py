@@ -99,7 +99,6 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path, data_root):
                          weights(tmp_path / "killed" / "final.pt", key))
 
 
-
 def test_matrix_products_do_not_depend_on_the_thread_count():
     """MKL may change the thread count of a product at run time (MKL_DYNAMIC), which changes
     float32 results in the last bits and made the SIGKILL test above fail now and then.
@@ -117,6 +116,7 @@ def test_matrix_products_do_not_depend_on_the_thread_count():
     env = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"} | {"PYTHONPATH": str(ROOT)}
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-1000:]
+
 
 @dataclass
 class NanConfig:
