@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from genmodels.metrics.kernels import squared_distances
+
 
 def kmeans(x: Tensor, k: int, iterations: int = 30, generator: torch.Generator | None = None,
            chunk: int = 8192) -> tuple[Tensor, Tensor]:
@@ -45,10 +47,8 @@ def kmeans(x: Tensor, k: int, iterations: int = 30, generator: torch.Generator |
 
 def _nearest(x: Tensor, centroids: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
     """(squared distance to the nearest centroid (n,), its index (n,))."""
-    c2 = centroids.pow(2).sum(1)
-    parts = [torch.addmm(c2, block, centroids.T, alpha=-2).min(1) for block in x.split(chunk)]
-    values = torch.cat([p.values for p in parts]) + x.pow(2).sum(1)
-    return values.clamp_min(0), torch.cat([p.indices for p in parts])
+    parts = [squared_distances(block, centroids).min(1) for block in x.split(chunk)]
+    return torch.cat([p.values for p in parts]), torch.cat([p.indices for p in parts])
 
 
 class Partition(nn.Module):
@@ -100,7 +100,7 @@ class Partition(nn.Module):
         distance of its projection to each centroid, over ``temperature`` × the training
         data's mean squared distance to its own centroid."""
         with torch.autocast(x.device.type, enabled=False):
-            squared = torch.cdist(self.codes(x), self.centroids).pow(2)
+            squared = squared_distances(self.codes(x), self.centroids)
             return -squared / (temperature * self.spread)
 
     def draw(self, n: int, generator: torch.Generator | None = None) -> Tensor:
