@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.stats
 import torch
 from torch import nn
 
@@ -17,6 +18,7 @@ from genmodels.metrics import (
     mixture_modes,
     ndb,
     pixel_features,
+    stacked_mnist_channel_kl,
     stacked_mnist_modes,
 )
 
@@ -158,3 +160,23 @@ def test_stacked_mnist_covers_all_modes_with_26000_real_samples(mnist_test):
     collapsed = stacked_mnist_modes(single, oracle, n=None)
     assert collapsed.modes_covered == 100
     assert collapsed.kl_to_uniform == pytest.approx(math.log(10), abs=0.05)
+
+
+def test_channel_kls_split_the_triple_kl():
+    rng = np.random.default_rng(0)
+    marginals = [rng.integers(1, 20, size=10) for _ in range(3)]
+    # independent channels: counts are the outer product, total correlation 0, so the
+    # channel KLs (SciPy's relative entropy to uniform) add up to the triple KL
+    counts = np.einsum("a,b,c->abc", *marginals).reshape(-1)
+    independent = label_histogram(torch.from_numpy(np.repeat(np.arange(1000), counts)), 1000)
+    channels = stacked_mnist_channel_kl(independent)
+    for kl, marginal in zip(channels, marginals, strict=True):
+        assert kl == pytest.approx(scipy.stats.entropy(marginal, np.ones(10)), rel=1e-9)
+    assert sum(channels) == pytest.approx(independent.kl_to_uniform, rel=1e-9)
+    # three equal digits (modes 000, 111, ..., 999): balanced channels, and all of the
+    # triple KL log(1000 / 10) is dependence between them
+    tied = label_histogram(torch.arange(10).repeat(50) * 111, 1000)
+    assert stacked_mnist_channel_kl(tied) == pytest.approx((0.0, 0.0, 0.0), abs=1e-12)
+    assert tied.kl_to_uniform == pytest.approx(math.log(100))
+    with pytest.raises(ValueError, match="has 1000 modes"):
+        stacked_mnist_channel_kl(label_histogram(torch.arange(10), 10))

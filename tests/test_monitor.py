@@ -109,9 +109,13 @@ def test_stacked_mnist_triples(mnist_test):
         perfect = monitor.measure(Images(images[:5000]), step=1)
     expected, std = perfect_coverage(1000, 200)
     assert abs(perfect["modes"] - expected) < 4 * std
+    # each channel's digits: 10 cells, sampling noise 9 / (2 · 200) = 0.02 a channel
+    assert perfect["channel_kl"] < 0.2
     few = images[:5000][(labels[:5000] < 2).all(1)]  # the 8 triples of digits 0 and 1
     with pytest.warns(ModeCollapseWarning, match=r"mode collapse: \d/1000 modes"):
-        assert monitor.measure(Images(few), step=2)["modes"] <= 9
+        collapsed = monitor.measure(Images(few), step=2)
+    assert collapsed["modes"] <= 9
+    assert collapsed["channel_kl"] == pytest.approx(3 * math.log(5), abs=0.3)  # 2 of 10 digits
 
 
 RING_GAN = {"model": {"kind": "gan", "net": "mlp", "hidden": [16], "latent_dim": 4,

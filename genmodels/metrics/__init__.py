@@ -38,6 +38,7 @@ from genmodels.metrics.modes import (
     class_histogram,
     label_histogram,
     mixture_modes,
+    stacked_mnist_channel_kl,
     stacked_mnist_modes,
 )
 from genmodels.metrics.radon_sobolev import expected_norm_gaussian, xi_exact, xi_smooth
@@ -78,6 +79,7 @@ __all__ = [
     "radon_sobolev_to_normal",
     "sinkhorn",
     "sliced_wasserstein",
+    "stacked_mnist_channel_kl",
     "stacked_mnist_modes",
     "vendi_score",
     "wasserstein",
