@@ -205,9 +205,11 @@ def relative(path: Path) -> str:
 
 
 def load_results(path: Path) -> dict:
-    """``{"runs": {key: record}, "checkpoints": {data: record}}`` from ``path`` (empty if none)."""
+    """``{"runs": {key: record}, "checkpoints": {data: record}}`` from ``path`` (empty if none),
+    with any other keys of the file (e.g. an ``about`` line) kept."""
     results = json.loads(path.read_text()) if path.exists() else {}
-    return {"runs": results.get("runs", {}), "checkpoints": results.get("checkpoints", {})}
+    return {**results, "runs": results.get("runs", {}),
+            "checkpoints": results.get("checkpoints", {})}
 
 
 def save_results(results: dict, path: Path) -> None:

@@ -110,7 +110,6 @@ def stacked_mnist_modes(samples: Tensor, classifier: nn.Module | None = None,
     return label_histogram(mode_index(digits.reshape(-1, 3)), STACKED_MNIST_MODES, min_count)
 
 
-
 def stacked_mnist_channel_kl(histogram: ModeHistogram) -> tuple[float, float, float]:
     """KL (nats) to uniform of each channel's digit histogram, the marginals of a Stacked MNIST
     triple histogram (from :func:`stacked_mnist_modes`), for channels 0, 1, 2.
