@@ -23,6 +23,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 try:
     import fcntl
@@ -221,13 +222,15 @@ def save_results(results: dict, path: Path) -> None:
 
 
 def add_run(path: Path, key: str, record: dict) -> dict:
-    """Add one run's ``record`` under ``key`` to the results file ``path``; returns all its
-    runs. The file is re-read under a lock, so that processes sharing it (seeds or rows split
-    over cores) keep each other's runs."""
+    """Add one run's ``record`` under ``key`` to the results file ``path`` and give up this
+    process's claim on it (:func:`pending_runs`); returns all its runs. The file is re-read
+    under a lock, so that processes sharing it (seeds or rows split over cores) keep each
+    other's runs."""
     with _locked(path):
         results = load_results(path)
         results["runs"][key] = record
         save_results(results, path)
+    _release(path, key)
     return results["runs"]
 
 
@@ -237,11 +240,43 @@ def recorded_runs(path: Path) -> dict:
         return load_results(path)["runs"]
 
 
+_claims: dict[tuple[Path, str], IO] = {}  # runs this process is training: their claim files
+
+
 def pending_runs(path: Path, key: str) -> dict | None:
-    """The runs in the results file ``path`` now, or None when ``key`` is among them (done
-    before, or meanwhile by another process sharing the file)."""
-    runs = recorded_runs(path)
-    return None if key in runs else runs
+    """The runs in the results file ``path`` now, with ``key`` claimed for this process; None
+    when ``key`` is among them (done before, or meanwhile by another process sharing the file)
+    or another process is training it. So several copies of a benchmark on one results file
+    share out its runs. A claim is a lock on a hidden file beside the results, held until
+    :func:`add_run` records the run or the process ends: a killed run is free again."""
+    if not _claim(path, key):
+        return None
+    runs = recorded_runs(path)  # read after claiming: a run recorded meanwhile is seen
+    if key in runs:
+        _release(path, key)
+        return None
+    return runs
+
+
+def _claim(path: Path, key: str) -> bool:
+    if fcntl is None:
+        return True
+    path.parent.mkdir(parents=True, exist_ok=True)
+    claim = open(path.with_name(f".{path.name}.{key.replace('/', '.')}.lock"), "w")  # noqa: SIM115
+    try:
+        fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        claim.close()
+        return False
+    _claims[path, key] = claim
+    return True
+
+
+def _release(path: Path, key: str) -> None:
+    claim = _claims.pop((path, key), None)
+    if claim is not None:  # unlink first: whoever opens the name later gets a fresh file
+        Path(claim.name).unlink(missing_ok=True)
+        claim.close()
 
 
 @contextmanager
