@@ -102,7 +102,8 @@ def main() -> None:
         if ship(args.results, record, out / "final.pt", args.checkpoints, (-record["fid"],)):
             save_image_grid(samples[:64], args.figures / "mnist_best.png")
         print(key, {k: v for k, v in record.items() if k != "history"}, flush=True)
-        runs = add_run(args.results, key, record)
+        add_run(args.results, key, record)
+    runs = recorded_runs(args.results)  # with the runs other processes recorded meanwhile
     table = markdown(runs, Path(os.path.relpath(args.figures, args.doc.parent)))
     print("\n" + table)
     write_between_markers(args.doc, table, "gan-mnist")

@@ -123,7 +123,8 @@ def main() -> None:
                     (histogram.modes_covered, -histogram.kl_to_uniform)):
                 save_image_grid(samples[:64], args.figures / f"{DATA}_shipped.png")
         print(key, {k: v for k, v in record.items() if k != "history"}, flush=True)
-        runs = add_run(args.results, key, record)
+        add_run(args.results, key, record)
+    runs = recorded_runs(args.results)  # with the runs other processes recorded meanwhile
     if not runs:
         return
     figures = Path(os.path.relpath(args.figures, args.doc.parent))

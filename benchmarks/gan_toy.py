@@ -90,7 +90,8 @@ def main() -> None:
                 ship(args.results, record, out / "final.pt", args.checkpoints,
                      (record["modes"], record["high_quality"]))
         print(key, {k: v for k, v in record.items() if k != "history"}, flush=True)
-        runs = add_run(args.results, key, record)
+        add_run(args.results, key, record)
+    runs = recorded_runs(args.results)  # with the runs other processes recorded meanwhile
     if not runs:
         return
     plot_histories(runs, args.figures / "modes_over_training.png")
