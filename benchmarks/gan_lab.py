@@ -261,8 +261,7 @@ def pending_runs(path: Path, key: str) -> dict | None:
 def _claim(path: Path, key: str) -> bool:
     if fcntl is None:
         return True
-    path.parent.mkdir(parents=True, exist_ok=True)
-    claim = open(path.with_name(f".{path.name}.{key.replace('/', '.')}.lock"), "w")  # noqa: SIM115
+    claim = open(_lock_file(path, "." + key.replace("/", ".")), "w")  # noqa: SIM115
     try:
         fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -279,14 +278,19 @@ def _release(path: Path, key: str) -> None:
         claim.close()
 
 
+def _lock_file(path: Path, suffix: str = "") -> Path:
+    """The hidden file ``.<name><suffix>.lock`` beside the results file ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.name}{suffix}.lock")
+
+
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """Hold an exclusive lock for the results file ``path`` (on a hidden file beside it)."""
     if fcntl is None:
         yield
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+    with open(_lock_file(path), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
