@@ -14,7 +14,7 @@ from scipy.special import logsumexp
 from genmodels import load
 from genmodels.config import ConfigError
 from genmodels.models import MODELS
-from genmodels.models.partition import Partition, kmeans
+from genmodels.models.partition import ChannelPartition, Partition, kmeans
 from genmodels.train import Trainer
 
 
@@ -88,6 +88,27 @@ def test_partition_draws_cells_at_their_shares():
     assert ((freq - partition.share.double()).abs() < 5 * sd).all()
 
 
+def test_channel_partition_is_one_partition_of_the_channel_images():
+    """Each channel of (n, 3, 4, 4) images gets the cell its single-channel image gets from a
+    Partition fitted, with the same seed, on all the channel images (3n, 4, 4)."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(600, 3, 4, 4, generator=gen) * torch.linspace(0.1, 3, 16).view(1, 1, 4, 4)
+    x[:, 1] += 5  # the channels differ: the shared cells must still serve every one
+    by_channel = ChannelPartition(3, 16, cells=6, components=5)
+    labels = by_channel.fit(x, torch.Generator().manual_seed(0))
+    single = Partition(16, cells=6, components=5)
+    flat_labels = single.fit(x.flatten(0, 1), torch.Generator().manual_seed(0))
+    assert labels.shape == (600, 3) and torch.equal(labels.flatten(), flat_labels)
+    assert torch.equal(by_channel.assign(x), labels)
+    torch.testing.assert_close(by_channel.logits(x, 0.1), single.logits(x.flatten(0, 1), 0.1))
+    assert len(set(labels[:, 1].tolist()) & set(labels[:, 0].tolist())) == 0  # x[:, 1] apart
+    by_channel.share.copy_(torch.tensor([0.5, 0.5, 0, 0, 0, 0]))
+    drawn = by_channel.draw(20_000, torch.Generator().manual_seed(1))
+    assert drawn.shape == (20_000, 3) and drawn.max() == 1
+    joint = torch.bincount(drawn[:, 0] * 2 + drawn[:, 2], minlength=4).double() / 20_000
+    assert (joint - 0.25).abs().max() < 0.02  # channels drawn independently
+
+
 CONDITIONED = {"kind": "gan", "net": "dcgan", "channels": [8, 16], "latent_dim": 8,
                "clusters": 4, "pack": 2}
 
@@ -108,6 +129,64 @@ def test_conditioned_gan_samples_in_the_drawn_cells():
     a = model.judge(x, cells)
     assert not torch.allclose(a, model.judge(x, torch.tensor([1, 0, 2, 3])))
     assert a.shape == (2,)
+
+
+def test_channel_cells_condition_on_one_cell_a_channel():
+    """The critic's cell input is the sum of one embedding per (cell, place in the pack,
+    channel), added to its first layer's output."""
+    config = {k: v for k, v in CONDITIONED.items() if k != "kind"}
+    model = MODELS["gan"](MODELS["gan"].Config(**config, in_channels=3, channel_cells=True))
+    model.eval()
+    assert model.partition.groups == 3
+    cells = torch.tensor([[0, 1, 2], [3, 3, 0], [1, 1, 1], [2, 0, 3]])
+    x = model.generate(4, torch.Generator().manual_seed(0), cells=cells)
+    assert x.shape == (4, 3, 28, 28)
+    assert not torch.allclose(x, model.generate(4, torch.Generator().manual_seed(0),
+                                                cells=cells[:, [1, 2, 0]]))
+    torch.nn.init.normal_(model.critic_cell_embedding.weight)
+    table = model.critic_cell_embedding.weight
+    bias = torch.stack([sum(table[(int(cells[2 * p + place, c]) * 2 + place) * 3 + c]
+                            for place in range(2) for c in range(3)) for p in range(2)])
+    layers = model.critic.net
+    packed = model.pack(x)
+    by_hand = layers[1:](layers[0](packed) + bias.view(2, -1, 1, 1)).squeeze(1)
+    torch.testing.assert_close(model.judge(x, cells), by_hand)
+    model.cells_of = lambda real: torch.tensor([[1, 2, 0], [1, 0, 3], [0, 3, 3], [1, 0, 1]])
+    real, ordered = model.by_cell(torch.arange(4.0).view(4, 1, 1, 1).expand(4, 3, 28, 28))
+    assert real[:, 0, 0, 0].tolist() == [2, 3, 1, 0]  # lexicographic, the first channel leading
+    assert ordered.tolist() == [[0, 3, 3], [1, 0, 1], [1, 0, 3], [1, 2, 0]]
+
+
+def test_channel_cells_train_and_load_on_stacked_mnist(tmp_path, data_root):
+    """The cell cross-entropy is over every channel image: its value matches the mean of the
+    shared partition's cross-entropies of the three channels."""
+    config = tiny_config(model={**CONDITIONED, "in_channels": 3, "channel_cells": True,
+                                "cell_weight": 1.0},
+                         data={"name": "stacked_mnist", "view": "symmetric", "subset": 256},
+                         train={"epochs": 1, "lr": 1e-3})
+    trainer = Trainer(config, tmp_path, data_root=data_root)
+    trainer.fit()
+    model = load(tmp_path / "final.pt")
+    partition = model.partition
+    assert partition.share.sum() == pytest.approx(1) and partition.groups == 3
+    cells = torch.tensor([[0, 1, 2], [3, 2, 1]]).repeat(3, 1)
+    with torch.no_grad():
+        fake = model.generate(6, torch.Generator().manual_seed(0), cells=cells)
+        logits = partition.logits(fake, 0.1).view(6, 3, -1)
+        per_channel = [torch.nn.functional.cross_entropy(logits[:, c], cells[:, c])
+                       for c in range(3)]
+        model._fakes = (fake, cells)  # the critic update's fakes, reused by the generator's
+        losses = model.generator_loss((torch.zeros(6, 3, 28, 28),))
+    assert float(losses["cell_cross_entropy"]) == pytest.approx(
+        float(sum(per_channel) / 3), rel=1e-5)
+    assert model.sample(4).shape == (4, 3, 28, 28)
+
+
+@pytest.mark.parametrize("config", [{"channel_cells": True},
+                                    {"channel_cells": True, "clusters": 3, "net": "mlp"}])
+def test_channel_cells_need_clusters_and_images(config):
+    with pytest.raises(ValueError, match="model.channel_cells = true needs model.clusters > 0"):
+        MODELS["gan"](MODELS["gan"].Config(**config))
 
 
 def test_cell_weight_needs_clusters():

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from genmodels.config import Config, ConfigError, check_ranges
 from genmodels.models.base import Batch, Losses, Model, Phase, register
 from genmodels.models.gan_losses import CRITIC_LOSSES, GENERATOR_LOSSES, gradient_penalty
-from genmodels.models.partition import Partition
+from genmodels.models.partition import ChannelPartition, Partition
 from genmodels.nets import ConvDecoder, ConvEncoder, mlp
 
 if TYPE_CHECKING:
@@ -62,6 +62,8 @@ class GANConfig:
     #                    drawn at their shares of the training set (models/partition.py); 0 = off
     cell_weight: float = 0.0  # with clusters: G's loss adds this × the cross-entropy of its
     #                           samples' soft cells against the cells they were drawn in
+    channel_cells: bool = False  # with clusters (dcgan): cells of each channel's image, one
+    #                              per channel, drawn independently (Stacked MNIST's digits)
 
     def __post_init__(self) -> None:
         check_ranges(self, "model", positive=("latent_dim", "n_critic", "pack"),
@@ -69,6 +71,10 @@ class GANConfig:
                                    "clusters", "cell_weight"))
         if self.cell_weight and not self.clusters:
             raise ConfigError(f"model.cell_weight = {self.cell_weight} needs model.clusters > 0")
+        if self.channel_cells and not (self.clusters and self.net == "dcgan"):
+            raise ConfigError("model.channel_cells = true needs model.clusters > 0 and "
+                              f"model.net = 'dcgan' (got clusters = {self.clusters}, "
+                              f"net = {self.net!r})")
 
 
 def kernel_distance(kind: str, fake: Tensor, real: Tensor) -> Tensor:
@@ -91,7 +97,8 @@ class GAN(Model):
         if c.loss not in LOSSES:
             raise ValueError(f"model.loss = {c.loss!r}; choose one of: {', '.join(LOSSES)}")
         self.latent_dim = c.latent_dim
-        code_dim = c.latent_dim + (CELL_EMBEDDING if c.clusters else 0)
+        groups = c.in_channels if c.channel_cells else 1  # cells per sample
+        code_dim = c.latent_dim + (CELL_EMBEDDING * groups if c.clusters else 0)
         leaky = functools.partial(nn.LeakyReLU, 0.2)
         if c.net == "mlp":
             self.input_shape = (c.data_dim,)
@@ -117,10 +124,14 @@ class GAN(Model):
         if c.clusters:  # cluster-conditioned: G gets an embedding of the cell next to z; the
             # critic adds one of (cell, place in the pack) to its first layer's output, which
             # equals appending constant cell maps to its input (Mirza & Osindero 2014)
-            self.partition = Partition(math.prod(self.input_shape), c.clusters)
+            self.partition = (ChannelPartition(c.in_channels, math.prod(self.input_shape[1:]),
+                                               c.clusters)
+                              if c.channel_cells else
+                              Partition(math.prod(self.input_shape), c.clusters))
             self.cell_embedding = nn.Embedding(c.clusters, CELL_EMBEDDING)
             if self.critic is not None:  # zeros: the critic starts unconditioned
-                self.critic_cell_embedding = nn.Embedding(c.clusters * c.pack, first_width)
+                self.critic_cell_embedding = nn.Embedding(c.clusters * c.pack * groups,
+                                                          first_width)
                 nn.init.zeros_(self.critic_cell_embedding.weight)
         self._fakes: tuple[Tensor, Tensor | None] | None = None  # the critic update's fakes
         #                                                        and cells, for the generator
@@ -150,13 +161,14 @@ class GAN(Model):
     def generate(self, n: int, generator: torch.Generator | None = None,
                  cells: Tensor | None = None) -> Tensor:
         """n raw generator outputs in data space ([-1, 1] images or points). A
-        cluster-conditioned GAN draws ``cells`` (n,) at their training shares unless given."""
+        cluster-conditioned GAN draws ``cells`` (n,) at their training shares unless given
+        ((n, C) with ``channel_cells``)."""
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent_dim, generator=generator, device=device)
         if self.partition is not None:
             if cells is None:
                 cells = self.partition.draw(n, generator)
-            z = torch.cat([z, self.cell_embedding(cells).to(z.dtype)], 1)
+            z = torch.cat([z, self.cell_embedding(cells).flatten(1).to(z.dtype)], 1)
         return self.generator(z)
 
     @torch.no_grad()
@@ -192,17 +204,24 @@ class GAN(Model):
                 Phase("generator", self.generator_loss)]
 
     def cells_of(self, x: Tensor) -> Tensor | None:
-        """The k-means cell of each data point (n,), or None without conditioning."""
+        """The k-means cell of each data point (n,) (of each channel (n, C) with
+        ``channel_cells``), or None without conditioning."""
         return None if self.partition is None else self.partition.assign(x)
 
     def by_cell(self, real: Tensor) -> tuple[Tensor, Tensor | None]:
         """A real batch (n, ...) ordered by cell, and its cells (n,): packs then hold samples
         of one cell where the batch has several, so the critic compares samples within a cell
-        (its fakes mirror the cells). Unconditioned: the batch as it is, and None."""
+        (its fakes mirror the cells; channel cells: in lexicographic order). Unconditioned:
+        the batch as it is, and None."""
         cells = self.cells_of(real)
         if cells is None:
             return real, None
-        order = cells.argsort(stable=True)
+        if cells.dim() == 2:  # one number per cell tuple, the first channel's cell leading
+            places = torch.arange(cells.shape[1] - 1, -1, -1, device=cells.device)
+            key = (cells * self.config.clusters ** places).sum(1)
+        else:
+            key = cells
+        order = key.argsort(stable=True)
         return real[order], cells[order]
 
     def pack(self, x: Tensor) -> Tensor:
@@ -218,13 +237,16 @@ class GAN(Model):
         return self.critique(self.pack(x), cells)
 
     def critique(self, packed: Tensor, cells: Tensor | None = None) -> Tensor:
-        """Critic outputs (n / pack,) for packed samples (n / pack, pack·...)."""
+        """Critic outputs (n / pack,) for packed samples (n / pack, pack·...), whose cells
+        (n,) or (n, groups) add one embedding per (cell, place in the pack, group)."""
         if cells is None:
             return self.critic(packed).squeeze(1)
         layers = self.critic.net if isinstance(self.critic, ConvEncoder) else self.critic
-        m = self.config.pack
-        slots = cells.view(-1, m) * m + torch.arange(m, device=cells.device)
-        bias = self.critic_cell_embedding(slots).sum(1)  # (n / m, first layer's width)
+        m, groups = self.config.pack, self.partition.groups
+        place = torch.arange(m, device=cells.device).view(m, 1)
+        group = torch.arange(groups, device=cells.device)
+        slots = (cells.view(-1, m, groups) * m + place) * groups + group
+        bias = self.critic_cell_embedding(slots).sum((1, 2))  # (n / m, first layer's width)
         h = layers[0](packed)
         h = h + bias.to(h.dtype).view(*bias.shape, *(1,) * (h.dim() - 2))
         return layers[1:](h).squeeze(1)
@@ -274,7 +296,7 @@ class GAN(Model):
                                         kernel_distance("energy", fake, batch[0]))
         if self.config.cell_weight and cells is not None:
             terms["cell_cross_entropy"] = (self.config.cell_weight, nn.functional.cross_entropy(
-                self.partition.logits(fake, CELL_TEMPERATURE), cells))
+                self.partition.logits(fake, CELL_TEMPERATURE), cells.flatten()))
         if not terms:
             return {"loss": loss}
         total = loss + sum(weight * value for weight, value in terms.values())

@@ -55,7 +55,10 @@ class Partition(nn.Module):
     """``cells`` k-means cells of data points (n, *shape) on their ``components`` leading
     principal components. Buffers only (saved with the model): the data mean (D,), the
     projection (D, components), the centroids (cells, components), each cell's share of the
-    training data (cells,) and its mean squared distance to its own centroid (the spread)."""
+    training data (cells,) and its mean squared distance to its own centroid (the spread).
+    A point has one cell (``groups`` = 1); see :class:`ChannelPartition` for one a channel."""
+
+    groups = 1  # cells per data point
 
     def __init__(self, data_dim: int, cells: int, components: int = 64) -> None:
         super().__init__()
@@ -106,3 +109,27 @@ class Partition(nn.Module):
     def draw(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n cells (n,) int64, each with probability its share of the training data."""
         return torch.multinomial(self.share, n, replacement=True, generator=generator)
+
+
+class ChannelPartition(Partition):
+    """Cells of each channel of images (n, C, H, W): one partition of the single-channel images
+    (n·C, H, W), shared by the channels, so an image has C cells (n, C), drawn independently at
+    their shares. For data whose channels are independent images, as Stacked MNIST's digits:
+    the cells of a whole image say little about each channel's digit. :meth:`logits` gives the
+    soft cells of every channel image (n·C, cells), in the order of ``cells.flatten()``."""
+
+    def __init__(self, channels: int, pixels: int, cells: int, components: int = 64) -> None:
+        super().__init__(pixels, cells, components)
+        self.groups = channels
+
+    def fit(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return super().fit(x.flatten(0, 1), generator).view(-1, self.groups)
+
+    def assign(self, x: Tensor) -> Tensor:
+        return super().assign(x.flatten(0, 1)).view(-1, self.groups)
+
+    def logits(self, x: Tensor, temperature: float = 1.0) -> Tensor:
+        return super().logits(x.flatten(0, 1), temperature)
+
+    def draw(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return super().draw(n * self.groups, generator).view(n, self.groups)
