@@ -4,10 +4,10 @@
                                            [section.key=value ...]
 
 For each row (``best`` = configs/gan_stacked_mnist.toml; the collapse-lab rows of
-benchmarks/gan_lab.py change only the objective) and seed, train from scratch through the
-Trainer on the CPU (the monitor counts modes of 2,500 samples along the way), then draw 26,000
-samples from the EMA weights, classify each channel with the shipped MNIST CNN and count the
-digit triples (``genmodels.metrics.stacked_mnist_modes``): modes covered out of 1000 and
+benchmarks/gan_lab.py change only the objective, without cells) and seed, train from scratch
+through the Trainer on the CPU (the monitor counts modes of 2,500 samples along the way), then
+draw 26,000 samples from the EMA weights, classify each channel with the shipped MNIST CNN and
+count the digit triples (``genmodels.metrics.stacked_mnist_modes``): modes covered out of 1000 and
 KL(p_model || uniform) in nats, and the part of it due to each channel's digit histogram
 (``stacked_mnist_channel_kl``; the rest is dependence between channels). Training minutes (wall
 and process CPU) are recorded. Runs already in the results file are skipped; a row whose
