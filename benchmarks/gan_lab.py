@@ -37,8 +37,9 @@ from genmodels.plots import read_metrics
 from genmodels.train import Trainer, load_checkpoint, save_checkpoint
 from genmodels.train.monitor import ModeCollapseWarning
 
-LAB = ["model.spectral_norm=false", "model.n_critic=1", "model.energy_weight=0",  # objectives
-       "model.clusters=0", "model.channel_cells=false", "model.cell_weight=0"]  # only
+# The lab's rows compare objectives alone: no spectral norm, energy term or cells of the configs.
+LAB = ["model.spectral_norm=false", "model.n_critic=1", "model.energy_weight=0",
+       "model.clusters=0", "model.channel_cells=false", "model.cell_weight=0"]
 LAB_ROWS: dict[str, list[str]] = {  # the rows of the collapse-lab table
     "best": [],
     "minimax": ["model.loss=minimax", "model.pack=1", *LAB],

@@ -121,9 +121,10 @@ class GAN(Model):
                     nn.utils.parametrizations.spectral_norm(module)
         self.critic = None if c.loss in KERNEL_LOSSES else critic
         self.partition: Partition | None = None
-        if c.clusters:  # cluster-conditioned: G gets an embedding of the cell next to z; the
-            # critic adds one of (cell, place in the pack) to its first layer's output, which
-            # equals appending constant cell maps to its input (Mirza & Osindero 2014)
+        if c.clusters:  # cluster-conditioned: G gets an embedding of the cell (of each channel's
+            # cell) next to z; the critic adds one of (cell, place in the pack, channel) to its
+            # first layer's output, which equals appending constant cell maps to its input
+            # (Mirza & Osindero 2014)
             self.partition = (ChannelPartition(c.in_channels, math.prod(self.input_shape[1:]),
                                                c.clusters)
                               if c.channel_cells else
@@ -216,12 +217,9 @@ class GAN(Model):
         cells = self.cells_of(real)
         if cells is None:
             return real, None
-        if cells.dim() == 2:  # one number per cell tuple, the first channel's cell leading
-            places = torch.arange(cells.shape[1] - 1, -1, -1, device=cells.device)
-            key = (cells * self.config.clusters ** places).sum(1)
-        else:
-            key = cells
-        order = key.argsort(stable=True)
+        order = torch.arange(len(cells), device=cells.device)
+        for column in reversed(cells.view(len(cells), -1).unbind(1)):  # last channel first
+            order = order[column[order].argsort(stable=True)]
         return real[order], cells[order]
 
     def pack(self, x: Tensor) -> Tensor:

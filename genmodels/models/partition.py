@@ -56,7 +56,7 @@ class Partition(nn.Module):
     principal components. Buffers only (saved with the model): the data mean (D,), the
     projection (D, components), the centroids (cells, components), each cell's share of the
     training data (cells,) and its mean squared distance to its own centroid (the spread).
-    A point has one cell (``groups`` = 1); see :class:`ChannelPartition` for one a channel."""
+    A point has one cell (``groups`` = 1); :class:`ChannelPartition` gives one a channel."""
 
     groups = 1  # cells per data point
 
