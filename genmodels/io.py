@@ -36,6 +36,12 @@ def load(path: str | Path, device: str | torch.device = "cpu", ema: bool = True)
         model.load_state_dict(weights)
     except RuntimeError as err:
         raise CheckpointError(f"{path}: weights do not fit the saved config ({err})") from None
+    broken = [name for name, value in weights.items()
+              if value.is_floating_point() and not bool(value.isfinite().all())]
+    if broken:
+        raise CheckpointError(f"{path}: the weights are not finite (NaN or Inf in "
+                              f"{', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''}); "
+                              "the run diverged: use an earlier checkpoint or retrain")
     model.run_config = config
     return model.to(device).eval()
 

@@ -16,14 +16,30 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed of process ``rank`` of a data-parallel run: ``seed`` itself on rank 0 (so a
+    single-process run draws what it always drew), an independent 63-bit seed from NumPy's
+    ``SeedSequence(seed, spawn_key=(rank,))`` on the others."""
+    if rank == 0:
+        return seed
+    state = np.random.SeedSequence(seed, spawn_key=(rank,)).generate_state(2, np.uint32)
+    return (int(state[0]) << 31) ^ int(state[1])
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` -> CUDA when available, else CPU; anything else is passed to torch.device."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    from genmodels.config import ConfigError  # the config imports nothing from here
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"train.device = {name!r} is not a device; use auto, cpu, cuda or "
+                          "cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"train.device = {name!r} but CUDA is not available; "
-                           "use train.device=cpu or auto")
+        raise ConfigError(f"train.device = {name!r} but CUDA is not available; "
+                          "use train.device=cpu or auto")
     return device
 
 

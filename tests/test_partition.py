@@ -171,11 +171,13 @@ def test_channel_cells_train_and_load_on_stacked_mnist(tmp_path, data_root):
     assert partition.share.sum() == pytest.approx(1) and partition.groups == 3
     cells = torch.tensor([[0, 1, 2], [3, 2, 1]]).repeat(3, 1)
     with torch.no_grad():
-        fake = model.generate(6, torch.Generator().manual_seed(0), cells=cells)
+        z = torch.randn(6, model.latent_dim, generator=torch.Generator().manual_seed(0))
+        fake = model.generate(6, cells=cells, z=z)
         logits = partition.logits(fake, 0.1).view(6, 3, -1)
         per_channel = [torch.nn.functional.cross_entropy(logits[:, c], cells[:, c])
                        for c in range(3)]
-        model._fakes = (fake, cells)  # the critic update's fakes, reused by the generator's
+        # the critic update's codes and fakes, reused by the generator's
+        model._codes, model._fakes = (z, cells), fake
         losses = model.generator_loss((torch.zeros(6, 3, 28, 28),))
     assert float(losses["cell_cross_entropy"]) == pytest.approx(
         float(sum(per_channel) / 3), rel=1e-5)

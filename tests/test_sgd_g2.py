@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from conftest import InterruptAt, tiny_config
 from torch import nn
 
 from genmodels.config import ConfigError, TrainConfig
+from genmodels.models import Model, register
 from genmodels.optim import SGDG2, KeepLR, make_optimizer, make_scheduler
 from genmodels.train import Trainer, load_checkpoint
 
@@ -225,3 +227,133 @@ def test_trainer_runs_and_resumes_sgd_g2_bit_identically(tmp_path, data_root):
     part_weights = load_checkpoint(tmp_path / "part" / "final.pt")["model"]
     for name in full_weights:
         assert torch.equal(full_weights[name], part_weights[name]), name
+
+
+class ZAtEveryEvaluation:
+    """Records the generator's input z at every forward, step by step."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.steps: list[list[torch.Tensor]] = [[]]
+        trainer.model.generator.register_forward_pre_hook(
+            lambda module, args: self.steps[-1].append(args[0].detach().clone()))
+
+    def on_step(self, trainer, losses):
+        self.steps.append([])
+
+
+@pytest.mark.parametrize("n_critic", [1, 2])
+def test_every_evaluation_of_a_gan_step_sees_the_same_z(tmp_path, n_critic):
+    """The generator update's two closures (at θ and at the trial point) get one z: the same
+    f_B is differentiated twice. It failed when the first reused the critic's fakes and the
+    trial drew a new z."""
+    config = tiny_config(model={"kind": "gan", "net": "mlp", "hidden": [16], "latent_dim": 4,
+                                "n_critic": n_critic},
+                         data={"name": "ring", "toy_size": 1024},
+                         train={"optimizer": "sgd_g2", "lr": 0.01, "max_steps": 6})
+    trainer = Trainer(config, tmp_path)
+    record = ZAtEveryEvaluation(trainer)
+    trainer.callbacks.append(record)
+    trainer.fit()
+    for step in record.steps[:-1]:
+        # n_critic = 1: the critic's draw (twice) serves the generator update too;
+        # n_critic = 2: two critic draws (twice each), then the generator's own (twice)
+        generator_z = step[-2:] if n_critic > 1 else step
+        assert len(generator_z) >= 2
+        for z in generator_z:
+            assert torch.equal(z, generator_z[0])
+
+
+@dataclass
+class NormalisedConfig:
+    width: int = 8
+
+
+@register
+class Normalised(Model):
+    """Linear + batch norm: the running statistics count the updates of a step."""
+
+    kind = "test_normalised"
+    Config = NormalisedConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.linear, self.norm = nn.Linear(784, config.width), nn.BatchNorm1d(config.width)
+
+    def loss(self, batch):
+        return {"loss": self.norm(self.linear(batch[0].flatten(1))).pow(2).mean()}
+
+
+def test_trial_point_leaves_the_normalisation_statistics_alone(tmp_path, data_root):
+    config = tiny_config(model={"kind": "test_normalised"},
+                         train={"optimizer": "sgd_g2", "lr": 0.01, "max_steps": 1})
+    trainer = Trainer(config, tmp_path, data_root=data_root)
+    (x, _), = [next(iter(trainer.batches))]
+    trainer.batches.set_epoch(0)
+    with torch.no_grad():  # one update of the statistics, from the batch at θ
+        h = trainer.model.linear(x.flatten(1))
+        mean, var = 0.1 * h.mean(0), 0.9 + 0.1 * h.var(0)
+    trainer.fit()
+    norm = trainer.model.norm
+    assert int(norm.num_batches_tracked) == 1
+    torch.testing.assert_close(norm.running_mean, mean)
+    torch.testing.assert_close(norm.running_var, var)
+
+
+@dataclass
+class QuadraticConfig:
+    curvatures: list[float] = field(default_factory=lambda: [100.0, 1.0])
+
+
+@register
+class Quadratic(Model):
+    """f(θ) = Σ a_i θ_i² / 2 from θ = (1, ..., 1), whatever the batch."""
+
+    kind = "test_quadratic"
+    Config = QuadraticConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.theta = nn.Parameter(torch.ones(len(config.curvatures), dtype=torch.float64))
+        self.register_buffer("a", torch.tensor(config.curvatures, dtype=torch.float64))
+
+    def loss(self, batch):
+        return {"loss": (self.a * self.theta.square()).sum() / 2}
+
+
+def test_clipping_limits_the_step_not_the_rate_estimate(tmp_path, data_root):
+    """On curvatures (100, 1) with grad_clip 1, h comes from the unclipped g and g̃ (by hand
+    below); clipping both made h jump to 671 on the first step."""
+    h = 0.01
+    config = tiny_config(model={"kind": "test_quadratic"},
+                         train={"optimizer": "sgd_g2", "lr": h, "max_steps": 1,
+                                "grad_clip": 1.0})
+    trainer = Trainer(config, tmp_path, data_root=data_root)
+    trainer.fit()
+    a, theta = np.array([100.0, 1.0]), np.ones(2)
+    g = a * theta
+    difference = g - a * (theta - h * g)
+    h_opt = 2 * h * (difference @ g) / (difference @ difference)
+    h1 = next_rate(h, h_opt)
+    assert trainer.optimizers["model"].param_groups[0]["lr"] == pytest.approx(h1, rel=1e-12)
+    step = g / np.linalg.norm(g)  # clipped to norm 1
+    np.testing.assert_allclose(trainer.model.theta.detach().numpy(), theta - h1 * step,
+                               rtol=1e-5)
+
+
+def test_a_failed_trial_evaluation_leaves_theta():
+    x = torch.tensor([3.0, -1.0], dtype=torch.float64, requires_grad=True)
+    optimizer = SGDG2([x], lr=0.1)
+    calls = []
+
+    def closure():
+        optimizer.zero_grad()
+        calls.append(1)
+        if len(calls) == 2:
+            raise FloatingPointError("the trial loss is NaN")
+        loss = x.pow(2).sum()
+        loss.backward()
+        return loss
+
+    with pytest.raises(FloatingPointError):
+        optimizer.step(closure)
+    assert x.tolist() == [3.0, -1.0]

@@ -257,3 +257,73 @@ def test_ddp_two_gloo_processes_match_one(tmp_path, data_root):
         torch.testing.assert_close(both[name], single[name], rtol=1e-4, atol=1e-5)
     lines = metric_lines(tmp_path / "ddp")
     assert [r["step"] for r in lines if "train/loss" in r] == [8, 12]
+
+
+@dataclass
+class NaNGradientConfig:
+    nan_at: int = 12  # the update whose gradient is NaN while its loss is finite
+
+
+@register
+class NaNGradient(Model):
+    """A linear least-squares model whose ``nan_at``-th update has a finite loss and a NaN
+    gradient (d sqrt(u)/du at u = 0 is inf, times 0)."""
+
+    kind = "test_nan_gradient"
+    Config = NaNGradientConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.linear, self.calls = nn.Linear(784, 1), 0
+
+    def loss(self, batch):
+        self.calls += 1
+        loss = self.linear(batch[0].flatten(1)).pow(2).mean()
+        if self.calls == self.config.nan_at:
+            loss = loss + torch.sqrt(self.linear.weight.sum() * 0)  # value 0, gradient NaN
+        return {"loss": loss}
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd_g2"])
+def test_nan_gradient_stops_before_the_update(tmp_path, data_root, optimizer):
+    """With SGD-G2 the NaN is at the trial point of update 6: θ stays, not θ - h g."""
+    nan_at = 12  # the 12th loss evaluation: update 12 (adam), update 6's trial (sgd_g2)
+    config = tiny_config(model={"kind": "test_nan_gradient", "nan_at": nan_at},
+                         train={"optimizer": optimizer, "lr": 1e-3, "checkpoint_every": 5})
+    before = {}
+    record = type("Record", (), {"on_step": lambda self, trainer, losses: before.update(
+        {k: v.clone() for k, v in trainer.model.state_dict().items()})})()
+    trainer = Trainer(config, tmp_path, data_root=data_root, callbacks=[record])
+    step = nan_at if optimizer == "adam" else nan_at // 2
+    with pytest.raises(NonFiniteLossError, match=f"gradient at step {step} .*before the update"):
+        trainer.fit()
+    assert trainer.step == step - 1
+    assert_identical(trainer.model.state_dict(), before)  # the bad update was not applied
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == (10 if step > 10 else 5)
+
+
+def test_weights_that_overflow_are_never_written(tmp_path, data_root):
+    """lr = 3e38: the first update overflows the weights; no checkpoint holds them."""
+    config = tiny_config(train={"optimizer": "adam", "lr": 3e38, "checkpoint_every": 1})
+    with pytest.raises(NonFiniteLossError, match="not finite|non-finite"):
+        Trainer(config, tmp_path, data_root=data_root).fit()
+    assert not (tmp_path / "final.pt").exists()
+    if (tmp_path / "checkpoint.pt").exists():
+        state = load_checkpoint(tmp_path / "checkpoint.pt")
+        assert all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def test_load_refuses_non_finite_weights(tmp_path, data_root):
+    Trainer(tiny_config(train={"max_steps": 3}), tmp_path, data_root=data_root).fit()
+    state = load_checkpoint(tmp_path / "final.pt")
+    next(iter(state["model"].values()))[0] = float("nan")
+    torch.save(state, tmp_path / "final.pt")
+    with pytest.raises(CheckpointError, match="not finite"):
+        genmodels.load(tmp_path)
+
+
+def test_a_run_shorter_than_an_epoch_evaluates_at_its_end(tmp_path, data_root):
+    config = tiny_config(train={"max_steps": 5})  # an epoch is 32 steps
+    Trainer(config, tmp_path, data_root=data_root).fit()
+    evaluations = [r for r in metric_lines(tmp_path) if "eval/accuracy" in r]
+    assert [r["step"] for r in evaluations] == [5]

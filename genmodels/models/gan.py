@@ -66,9 +66,22 @@ class GANConfig:
     #                              per channel, drawn independently (Stacked MNIST's digits)
 
     def __post_init__(self) -> None:
-        check_ranges(self, "model", positive=("latent_dim", "n_critic", "pack"),
+        if self.net not in ("mlp", "dcgan"):
+            raise ConfigError(f"model.net = {self.net!r}; choose 'mlp' or 'dcgan'")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"model.loss = {self.loss!r}; choose one of: {', '.join(LOSSES)}")
+        check_ranges(self, "model", positive=("data_dim", "in_channels", "latent_dim",
+                                              "n_critic", "pack"),
                      non_negative=("gp_weight", "lr_generator", "lr_critic", "energy_weight",
                                    "clusters", "cell_weight"))
+        for name in ("hidden", "channels"):
+            if any(width < 1 for width in getattr(self, name)):
+                raise ConfigError(f"model.{name} = {getattr(self, name)} should hold widths > 0")
+        if self.net == "mlp" and not self.hidden:
+            raise ConfigError("model.hidden = []: an mlp GAN needs at least one hidden width")
+        if self.net == "dcgan" and not 1 <= len(self.channels) <= 2:
+            raise ConfigError(f"model.channels = {self.channels}: dcgan nets take 1 or 2 stages "
+                              "(28 -> 14 -> 7)")
         if self.cell_weight and not self.clusters:
             raise ConfigError(f"model.cell_weight = {self.cell_weight} needs model.clusters > 0")
         if self.channel_cells and not (self.clusters and self.net == "dcgan"):
@@ -134,8 +147,10 @@ class GAN(Model):
                 self.critic_cell_embedding = nn.Embedding(c.clusters * c.pack * groups,
                                                           first_width)
                 nn.init.zeros_(self.critic_cell_embedding.weight)
-        self._fakes: tuple[Tensor, Tensor | None] | None = None  # the critic update's fakes
-        #                                                        and cells, for the generator
+        # the critic update's codes z and cells, and its fakes with their graph: the generator
+        # update of the same step reuses them (every evaluation of its loss sees the same z)
+        self._codes: tuple[Tensor, Tensor | None] | None = None
+        self._fakes: Tensor | None = None
 
     def validate(self, config: Config) -> None:
         """Packing must divide the critic's micro-batches."""
@@ -160,12 +175,13 @@ class GAN(Model):
 
     # --- sampling ---------------------------------------------------------------------------
     def generate(self, n: int, generator: torch.Generator | None = None,
-                 cells: Tensor | None = None) -> Tensor:
-        """n raw generator outputs in data space ([-1, 1] images or points). A
-        cluster-conditioned GAN draws ``cells`` (n,) at their training shares unless given
-        ((n, C) with ``channel_cells``)."""
+                 cells: Tensor | None = None, z: Tensor | None = None) -> Tensor:
+        """n raw generator outputs in data space ([-1, 1] images or points) of codes ``z``
+        (n, latent_dim), drawn unless given. A cluster-conditioned GAN draws ``cells`` (n,) at
+        their training shares unless given ((n, C) with ``channel_cells``)."""
         device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator, device=device)
+        if z is None:
+            z = torch.randn(n, self.latent_dim, generator=generator, device=device)
         if self.partition is not None:
             if cells is None:
                 cells = self.partition.draw(n, generator)
@@ -256,9 +272,10 @@ class GAN(Model):
         pytorch/examples dcgan; the critic update leaves G as is)."""
         real, cells = self.by_cell(batch[0])
         reuse = self.config.n_critic == 1 and torch.is_grad_enabled()
+        z = torch.randn(len(real), self.latent_dim, device=real.device)
         with torch.set_grad_enabled(reuse):
-            fake = self.generate(len(real), cells=cells)
-        self._fakes = (fake, cells) if reuse else None
+            fake = self.generate(len(real), cells=cells, z=z)
+        self._codes, self._fakes = ((z, cells), fake) if reuse else (None, None)
         fake = fake.detach()
         d_real, d_fake = self.judge(real, cells), self.judge(fake, cells)
         loss = CRITIC_LOSSES[self.config.loss](d_real, d_fake)
@@ -272,10 +289,14 @@ class GAN(Model):
 
     def generator_loss(self, batch: Batch) -> Losses:
         """The generator's loss through the critic, whose weights get no gradient (it is
-        frozen for this forward: the backward computes gradients for G only)."""
-        reused, self._fakes = self._fakes, None
-        if reused is not None and len(reused[0]) == len(batch[0]):
-            fake, cells = reused
+        frozen for this forward: the backward computes gradients for G only). After a single
+        critic update it uses that update's z and cells: its fakes (graph included) the first
+        time, the same codes through G again at later evaluations of the step (SGD-G2)."""
+        fake, self._fakes = self._fakes, None
+        if self._codes is not None and len(self._codes[0]) == len(batch[0]):
+            z, cells = self._codes
+            if fake is None:
+                fake = self.generate(len(z), cells=cells, z=z)
         else:
             cells = self.by_cell(batch[0])[1]
             fake = self.generate(len(batch[0]), cells=cells)

@@ -20,11 +20,12 @@ OptimizerFactory = Callable[[list[dict[str, Any]], TrainConfig], torch.optim.Opt
 
 
 def _sgd_g2(groups: list[dict[str, Any]], c: TrainConfig) -> SGDG2:
-    """SGD-G2 from ``train.lr`` (the initial rate) with the paper's β = 0.9."""
+    """SGD-G2 from ``train.lr`` (the initial rate) with the paper's β = 0.9; ``train.grad_clip``
+    clips its applied step, not the gradients its rate is estimated from."""
     if c.weight_decay or c.momentum:
         raise ConfigError("train.optimizer = 'sgd_g2' has no weight decay or momentum; "
                           "set train.weight_decay=0 and train.momentum=0")
-    return SGDG2(groups, lr=c.lr, beta=0.9)
+    return SGDG2(groups, lr=c.lr, beta=0.9, max_grad_norm=c.grad_clip)
 
 
 def _fusable(groups: list[dict[str, Any]]) -> bool:

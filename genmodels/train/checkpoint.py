@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from genmodels.errors import UserError
 
-class CheckpointError(RuntimeError):
+
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint that is missing, truncated or not a genmodels checkpoint."""
 
 
@@ -49,8 +51,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except Exception as err:  # truncated zip, foreign pickle, ...
         raise CheckpointError(
             f"checkpoint {path} is corrupt or not a genmodels checkpoint ({type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else ''}); delete it, or resume from an "
-            "earlier copy") from None
+            f"{str(err).splitlines()[0].split('. ')[0] if str(err) else ''})"
+            + ("; delete it, or resume from an earlier copy" if path.name == "checkpoint.pt"
+               else "")) from None
     if not isinstance(state, dict) or "format" not in state:
         raise CheckpointError(f"{path} is a torch file but not a genmodels checkpoint "
                               "(no 'format' entry)")

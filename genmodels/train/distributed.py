@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -72,6 +73,16 @@ def average_scalars(values: dict[str, float], device: torch.device) -> dict[str,
     dist.all_reduce(flat)
     flat /= dist.get_world_size()
     return dict(zip(values, flat.tolist(), strict=True))
+
+
+def gather_objects(value: Any) -> list[Any] | None:
+    """Every process's ``value`` as a list indexed by rank on rank 0, None on the others (one
+    process: ``[value]``). Values travel pickled between this run's own processes."""
+    if not is_distributed():
+        return [value]
+    values = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
+    dist.gather_object(value, values, dst=0)
+    return values
 
 
 def barrier() -> None:

@@ -20,23 +20,32 @@ from typing import Any, Protocol
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from genmodels.config import Config, ConfigError, dump_toml
 from genmodels.data.build import RunData, build_data
+from genmodels.errors import UserError
 from genmodels.models.base import MODELS, Batch, Losses, Model, Phase
 from genmodels.optim import make_optimizer, make_scheduler
+from genmodels.progress import progress
 from genmodels.train import distributed as dist
 from genmodels.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from genmodels.train.ema import EMA
-from genmodels.utils import resolve_device, seed_everything
+from genmodels.train.run_dir import (
+    RunDirectoryError,
+    check_config_file,
+    config_comments,
+    open_run_dir,
+    resume_changes,
+)
+from genmodels.utils import rank_seed, resolve_device, seed_everything
 
-CHECKPOINT_FORMAT = "genmodels/checkpoint/1"
+CHECKPOINT_FORMAT = "genmodels/checkpoint/2"  # 2: per-rank RNG states, amendments
 MODEL_FORMAT = "genmodels/model/1"
 
 
-class NonFiniteLossError(FloatingPointError):
-    """A loss became NaN or Inf; the run stops and keeps its last good checkpoint."""
+class NonFiniteLossError(UserError, FloatingPointError):
+    """A loss, a gradient or the weights became NaN or Inf: the run stops before the update
+    (or before writing the weights) and keeps its last good checkpoint."""
 
 
 class Callback(Protocol):
@@ -54,18 +63,33 @@ class Trainer:
     ``checkpoint.pt`` (rolling, every ``train.checkpoint_every`` steps and at the end) and
     ``final.pt`` (read it with :func:`genmodels.load`). With ``resume=True`` the run continues
     from ``out/checkpoint.pt``; on CPU the final weights are bit-identical to an uninterrupted
-    run.
+    run, with data parallelism too. A folder that holds a run is refused unless ``resume`` or
+    ``overwrite``; the folder is locked for the life of the run (see
+    :mod:`genmodels.train.run_dir`).
     """
 
     def __init__(self, config: Config, out: str | Path, *, data_root: str | None = None,
-                 resume: bool = False, data: RunData | None = None,
+                 resume: bool = False, overwrite: bool = False, data: RunData | None = None,
                  callbacks: Sequence[Callback] = ()) -> None:
         self.config, self.out, self.callbacks = config, Path(out), list(callbacks)
         t = config.train
         self.device = dist.local_device(resolve_device(t.device))
         self.rank, self.world_size = dist.init_distributed(self.device)
         self.is_main = self.rank == 0
-        seed_everything(t.seed)  # the only place where a run seeds its RNGs
+        self._lock = open_run_dir(self.out, resume=resume, overwrite=overwrite) \
+            if self.is_main else None
+        try:
+            self._build(data_root, resume, data)
+        except BaseException:
+            self.release()
+            raise
+
+    def _build(self, data_root: str | None, resume: bool, data: RunData | None) -> None:
+        config, t = self.config, self.config.train
+        # The only place where a run seeds its RNGs. Each process gets its own stream (rank 0's
+        # is the single-process one), so noise, dropout and latent draws differ across ranks;
+        # the model is the same everywhere after the broadcast below.
+        seed_everything(rank_seed(t.seed, self.rank))
 
         self.model: Model = MODELS[config.kind](config.model).to(self.device)
         self.data = data or build_data(config.data, t.batch_size, root=data_root, seed=t.seed,
@@ -107,11 +131,12 @@ class Trainer:
         self.step, self.elapsed = 0, 0.0
         self._sums: dict[str, Tensor] = {}
         self._count = 0
+        self._evaluated_at = -1  # step of the last evaluation
+        self.amendments: list[dict[str, Any]] = []  # config changes made at resumes
         self.interrupted = False
         if resume:
             self._resume()
         elif self.is_main:
-            self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.toml").write_text(dump_toml(config))
             (self.out / "metrics.jsonl").write_text("")
         if t.monitor_every:
@@ -120,11 +145,27 @@ class Trainer:
             self.callbacks.append(ModeMonitor.for_run(self))
 
     # --- the loop -------------------------------------------------------------------------
+    def release(self) -> None:
+        """Unlock the run directory (:meth:`fit` does so when it returns or raises)."""
+        if self._lock is not None:
+            self._lock.release()
+
     def fit(self) -> Model:
         """Run to ``total_steps`` (or until Ctrl-C); returns the trained model."""
+        try:
+            return self._fit()
+        finally:
+            self.release()
+
+    def _fit(self) -> Model:
         t = self.config.train
-        bar = tqdm(total=self.total_steps, initial=self.step, desc=f"{self.config.kind}",
-                   disable=not (t.progress and self.is_main), dynamic_ncols=True)
+        if self.step >= self.total_steps and (self.out / "final.pt").is_file():
+            if self.is_main:
+                print(f"{self.out} is finished (step {self.step}); raise train.max_steps or "
+                      "train.epochs to train on")
+            return self.model
+        bar = progress(total=self.total_steps, initial=self.step, desc=self.config.kind,
+                       unit="step", disable=not (t.progress and self.is_main))
         start = time.perf_counter() - self.elapsed
         with self._catch_sigint():
             while self.step < self.total_steps and not self.interrupted:
@@ -157,6 +198,8 @@ class Trainer:
             if self.is_main:
                 print(f"interrupted at step {self.step}; continue with --resume {self.out}")
             return self.model
+        if self._evaluated_at != self.step:  # e.g. a run shorter than one epoch
+            self.evaluate()
         if self.step % t.checkpoint_every:
             self.save_checkpoint()
         if not t.figure_every or self.step % t.figure_every:
@@ -184,20 +227,32 @@ class Trainer:
         return logged
 
     def _update(self, phase: Phase, batch: Batch) -> Losses:
+        """One optimiser update. An optimiser that evaluates the closure more than once per
+        step (SGD-G2's trial point) sees the same batch, and the normalisation statistics and
+        other buffers its later evaluations move are put back as the first left them."""
         optimizer, params = self.optimizers[phase.optimizer], self.params[phase.optimizer]
-        clip = self.config.train.grad_clip
+        clip = 0.0 if getattr(optimizer, "clips_gradients", False) else self.config.train.grad_clip
         first: list[Losses] = []
 
         def closure() -> Tensor:
+            buffers = list(self.model.buffers()) if first else []
+            kept = [b.clone() for b in buffers]
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(self.device.type, self.amp_dtype, enabled=self.amp):
                 losses = phase.loss(batch)
-            self._check_finite(losses, phase)
             self.scaler.scale(losses["loss"]).backward()
+            for buffer, value in zip(buffers, kept, strict=True):  # after the backward,
+                buffer.copy_(value)  # which may need them as they were in the forward pass
             dist.average_gradients(params)
-            if self.scaler.is_enabled():
+            if self.scaler.is_enabled():  # GradScaler skips steps with inf gradients itself
                 self.scaler.unscale_(optimizer)
-            if clip > 0:
+                self._check_finite(phase, losses)
+            else:  # the gradient norm costs one reduction: checked before any update
+                grads = [p.grad for p in params if p.grad is not None]
+                norm = (torch.nn.utils.clip_grad_norm_(params, clip) if clip > 0 else
+                        torch.nn.utils.get_total_norm(grads) if grads else None)
+                self._check_finite(phase, losses, norm)
+            if clip > 0 and self.scaler.is_enabled():
                 torch.nn.utils.clip_grad_norm_(params, clip)
             first.append(losses)
             return losses["loss"]
@@ -210,16 +265,32 @@ class Trainer:
             optimizer.step(closure)
         return first[0]
 
-    def _check_finite(self, losses: Losses, phase: Phase) -> None:
-        values = torch.stack([v.detach().float().reshape(()) for v in losses.values()])
-        if not bool(torch.isfinite(values).all()):
-            bad = {k: float(v.detach()) for k, v in losses.items() if not torch.isfinite(v).all()}
-            kept = self.out / "checkpoint.pt"
-            where = f" in the {phase.optimizer} update" if len(self.optimizers) > 1 else ""
-            raise NonFiniteLossError(
-                f"non-finite loss at step {self.step + 1}{where}: {bad}. The run stopped; "
-                + (f"the last good checkpoint {kept} is kept. " if kept.exists() else "")
-                + "Try a lower train.lr, train.grad_clip=1.0, or check the data.")
+    def _check_finite(self, phase: Phase, losses: Losses, grad_norm: Tensor | None = None) -> None:
+        """Raise :class:`NonFiniteLossError` for a NaN or Inf loss or gradient (one sync)."""
+        values = [v.detach().float().reshape(()) for v in losses.values()]
+        if grad_norm is not None:
+            values.append(grad_norm.detach().float().reshape(()))
+        if bool(torch.isfinite(torch.stack(values)).all()):
+            return
+        bad = {k: float(v.detach()) for k, v in losses.items() if not torch.isfinite(v).all()}
+        where = f" in the {phase.optimizer} update" if len(self.optimizers) > 1 else ""
+        what = (f"loss at step {self.step + 1}{where}: {bad}" if bad else
+                f"gradient at step {self.step + 1}{where} (norm {float(grad_norm)}; the losses "
+                "are finite), before the update")
+        self._stop(f"non-finite {what}")
+
+    def _stop(self, what: str) -> None:
+        kept = self.out / "checkpoint.pt"
+        raise NonFiniteLossError(
+            f"{what}. The run stopped; "
+            + (f"the last good checkpoint {kept} is kept. " if kept.exists() else "")
+            + "Try a lower train.lr, train.grad_clip=1.0, or check the data.")
+
+    def _check_finite_weights(self) -> None:
+        """Weights are written only when finite (every rank holds the same, so all agree)."""
+        tensors = [*self.model.parameters(), *(self.ema.shadow.values() if self.ema else ())]
+        if not bool(torch.stack([t.detach().isfinite().all() for t in tensors]).all()):
+            self._stop(f"the weights are not finite at step {self.step} (the updates overflow)")
 
     # --- evaluation, figures, logs --------------------------------------------------------
     @contextmanager
@@ -240,6 +311,7 @@ class Trainer:
     def evaluate(self) -> dict[str, float]:
         """Run :meth:`Model.evaluate` and the callbacks' ``on_evaluate`` on the held-out set."""
         if not self.is_main or self.data.eval is None:
+            self._evaluated_at = self.step
             return {}
         self.data.eval.set_epoch(0)  # the same held-out draws at every evaluation
         with self.evaluation_mode() as model:
@@ -248,6 +320,7 @@ class Trainer:
                 if hasattr(callback, "on_evaluate"):
                     metrics.update(callback.on_evaluate(self))
         self.record({f"eval/{k}": float(v) for k, v in metrics.items()})
+        self._evaluated_at = self.step
         self.plot()
         return metrics
 
@@ -284,34 +357,69 @@ class Trainer:
                 f.write(json.dumps(record) + "\n")
 
     # --- checkpoints ----------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self) -> dict[str, Any] | None:
+        """The whole training state on rank 0 (None on the others). Every process must call
+        it: each one's RNG streams and running log sums are gathered (``"ranks"``)."""
+        ranks = dist.gather_objects({
+            "rng": rng_state(), "running": {"sums": self._sums, "count": self._count,
+                                            "evaluated_at": self._evaluated_at}})
+        if not self.is_main:
+            return None
         return {
             "format": CHECKPOINT_FORMAT, "kind": self.config.kind,
-            "config": self.config.to_dict(), "step": self.step, "elapsed": self.elapsed,
+            "config": self.config.to_dict(), "amendments": self.amendments,
+            "step": self.step, "elapsed": self.elapsed,
             "model": self.model.state_dict(),
             "ema": self.ema.state_dict() if self.ema else None,
             "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
             "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
             "scaler": self.scaler.state_dict(), "batches": self.batches.state_dict(),
-            "rng": rng_state(), "running": {"sums": self._sums, "count": self._count},
+            "ranks": ranks,
         }
 
     def save_checkpoint(self) -> None:
+        self._check_finite_weights()
+        state = self.state_dict()
         if self.is_main:
-            save_checkpoint(self.state_dict(), self.out / "checkpoint.pt")
+            with _sigint_deferred():
+                save_checkpoint(state, self.out / "checkpoint.pt")
         dist.barrier()
 
     def save_model(self, path: Path) -> None:
         """The trained model as :func:`genmodels.load` reads it."""
+        self._check_finite_weights()
         if self.is_main:
-            save_checkpoint({"format": MODEL_FORMAT, "kind": self.config.kind,
-                             "config": self.config.to_dict(), "step": self.step,
-                             "model": self.model.state_dict(),
-                             "ema": self.ema.state_dict() if self.ema else None},
-                            path)
+            with _sigint_deferred():
+                save_checkpoint({"format": MODEL_FORMAT, "kind": self.config.kind,
+                                 "config": self.config.to_dict(), "amendments": self.amendments,
+                                 "step": self.step, "model": self.model.state_dict(),
+                                 "ema": self.ema.state_dict() if self.ema else None},
+                                path)
 
     def _resume(self) -> None:
-        state = load_checkpoint(self.out / "checkpoint.pt", map_location=self.device)
+        path = self.out / "checkpoint.pt"
+        if not path.is_file():  # other ranks; rank 0 checked the folder when it locked it
+            raise RunDirectoryError(f"{self.out} has no checkpoint to resume from")
+        state = load_checkpoint(path, map_location=self.device)
+        ranks = state.get("ranks") or [{  # format 1: one process's state
+            "rng": state["rng"], "running": {**state["running"], "evaluated_at": -1}}]
+        if len(ranks) != self.world_size:
+            raise RunDirectoryError(
+                f"{path} was written by {len(ranks)} process(es) and this run has "
+                f"{self.world_size}: resume with the same number (torchrun "
+                f"--nproc_per_node={len(ranks)}), so that each gets its random streams back")
+        if self.is_main:
+            check_config_file(self.out, state["config"])
+        self.amendments = list(state.get("amendments", []))
+        changes = resume_changes(state["config"], self.config.to_dict(), step=state["step"],
+                                 steps_per_epoch=len(self.batches))
+        if changes:
+            self.amendments.append({"step": state["step"], "changes": changes})
+            if self.is_main:
+                (self.out / "config.toml").write_text(config_comments(self.amendments)
+                                                      + dump_toml(self.config))
+                print(f"resuming at step {state['step']} with "
+                      + ", ".join(f"{k} = {new!r}" for k, (_, new) in changes.items()))
         self.model.load_state_dict(state["model"])
         if self.ema and state["ema"] is not None:
             self.ema.load_state_dict(state["ema"])
@@ -321,9 +429,12 @@ class Trainer:
             scheduler.load_state_dict(state["schedulers"][name])
         self.scaler.load_state_dict(state["scaler"])
         self.batches.load_state_dict(state["batches"])
-        set_rng_state(state["rng"])
+        own = ranks[self.rank]
+        set_rng_state(own["rng"])
         self.step, self.elapsed = state["step"], state["elapsed"]
-        self._sums, self._count = state["running"]["sums"], state["running"]["count"]
+        running = own["running"]
+        self._sums, self._count = running["sums"], running["count"]
+        self._evaluated_at = running["evaluated_at"]
         if self.is_main:  # drop log lines written after the checkpoint
             path = self.out / "metrics.jsonl"
             lines = path.read_text().splitlines() if path.exists() else []
@@ -346,3 +457,22 @@ class Trainer:
             yield
         finally:
             signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def _sigint_deferred():
+    """Hold Ctrl-C while a file is written, then raise KeyboardInterrupt once it is whole."""
+    pressed: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed and callable(previous):  # the run's handler (finish the step, then stop) or
+        previous(signal.SIGINT, None)   # Python's default one (KeyboardInterrupt)
+    elif pressed and previous == signal.SIG_DFL:
+        raise KeyboardInterrupt
