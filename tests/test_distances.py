@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import math
 
+import mpmath
 import numpy as np
 import ot
 import pytest
+import scipy.integrate
 import scipy.stats
 import torch
 from scipy.spatial.distance import cdist, pdist
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from genmodels.metrics import (
     energy_distance,
@@ -267,6 +270,95 @@ def test_xi_exact_terms():
     r = torch.tensor([[0.0, 3.0], [40.0, 200.0]], dtype=F64)
     alone = torch.stack([xi_exact(radius, 5) for radius in r.flatten()]).reshape(2, 2)
     torch.testing.assert_close(xi_exact(r, 5), alone, rtol=1e-13, atol=0)
+
+
+def expected_distance_closed_form(x: float, dim: int) -> tuple[float, float]:
+    """E|x e1 - G| = sqrt(2) Gamma((D+1)/2) / Gamma(D/2) 1F1(-1/2; D/2; -x^2/2) and its
+    derivative, sqrt(2) Gamma((D+1)/2) / Gamma(D/2) (x / D) 1F1(1/2; D/2 + 1; -x^2/2), by mpmath
+    in 40 digits (the mean of a noncentral chi variable)."""
+    mpmath.mp.dps = 40
+    half_dim, z = mpmath.mpf(dim) / 2, -mpmath.mpf(x) ** 2 / 2
+    factor = mpmath.sqrt(2) * mpmath.gamma(half_dim + mpmath.mpf(1) / 2) / mpmath.gamma(half_dim)
+    return (float(factor * mpmath.hyp1f1(-0.5, half_dim, z)),
+            float(factor * x / dim * mpmath.hyp1f1(0.5, half_dim + 1, z)))
+
+
+def expected_distance_by_quadrature(x: float, dim: int) -> float:
+    """E|x e1 - G| = E sqrt(T), T noncentral chi-square (dim, x^2), by scipy.integrate.quad."""
+    density = scipy.stats.ncx2(dim, x * x) if x > 0 else scipy.stats.chi2(dim)
+    mean, spread = dim + x * x, math.sqrt(2 * (dim + 2 * x * x))
+    return scipy.integrate.quad(lambda t: math.sqrt(t) * density.pdf(t),
+                                max(0.0, mean - 40 * spread), mean + 40 * spread,
+                                points=[mean], epsabs=0, epsrel=1e-13, limit=500)[0]
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3, 8, 50, 500])
+def test_xi_exact_matches_closed_form_and_quadrature(dim):
+    # radii 0..50 cross the switch from the Poisson series to the large-radius expansion
+    r = torch.cat([torch.linspace(0, 50, 101, dtype=F64), torch.tensor([1e4, 1e8], dtype=F64)])
+    r.requires_grad_()
+    (derivative,) = torch.autograd.grad(xi_exact(r, dim).sum(), r)
+    offset = expected_norm_gaussian(dim) / math.sqrt(2)
+    value = xi_exact(r.detach(), dim) + offset
+    closed = np.array([expected_distance_closed_form(x, dim) for x in r.tolist()])
+    np.testing.assert_allclose(value.numpy(), closed[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(derivative.numpy(), closed[:, 1], rtol=1e-11, atol=1e-15)
+    quadrature = [expected_distance_by_quadrature(x, dim) for x in r[:101:10].tolist()]
+    np.testing.assert_allclose(value[:101:10].numpy(), quadrature, rtol=1e-10)
+    # the fixed series k = 0 .. 1999 holds all the Poisson(r^2/2 <= 1250) mass
+    series = xi_exact(r[:101].detach(), dim, terms=2000) + offset
+    np.testing.assert_allclose(value[:101].numpy(), series.numpy(), rtol=1e-11)
+    switch = math.sqrt(2 * (dim + 120))  # r^2 / 2 = D + 120: series below, expansion above
+    around = torch.tensor([switch - 1e-3, switch + 1e-3], dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda r: xi_exact(r, dim), (around,))
+
+
+class LargestTensor(TorchDispatchMode):
+    """Records the most elements of any tensor an operation returns while active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.numel = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for leaf in torch.utils._pytree.tree_leaves(out):
+            if isinstance(leaf, torch.Tensor):
+                self.numel = max(self.numel, leaf.numel())
+        return out
+
+
+def largest_tensor_of_xi(r: torch.Tensor, dim: int) -> tuple[int, torch.Tensor, torch.Tensor]:
+    """(most elements of a tensor xi_exact allocates, xi(r), dxi/dr) for r (n,)."""
+    r = r.clone().requires_grad_()
+    with LargestTensor() as mode:
+        value = xi_exact(r, dim)
+        (derivative,) = torch.autograd.grad(value.sum(), r)
+    return mode.numel, value.detach(), derivative
+
+
+@pytest.mark.parametrize("huge", [1e4, 1e8, math.inf, math.nan])
+def test_xi_exact_memory_does_not_grow_with_the_radius(huge):
+    # a batch of 128 codes with one diverging: the window of Poisson terms used to be as wide
+    # for every code as the widest needs, 24 sqrt(r^2 / 2) + 60 terms (1.7 TB for r = 1e8)
+    dim = 8
+    r = gaussian(128, dim, seed=0).norm(dim=1)
+    baseline, _, _ = largest_tensor_of_xi(r, dim)
+    r[5] = huge
+    largest, value, derivative = largest_tensor_of_xi(r, dim)
+    assert largest <= baseline
+    if math.isnan(huge):
+        assert math.isnan(value[5]) and math.isnan(derivative[5])
+    elif math.isinf(huge):
+        assert value[5].item() == math.inf and derivative[5].item() == 1.0
+    else:
+        closed = expected_distance_closed_form(huge, dim)
+        offset = expected_norm_gaussian(dim) / math.sqrt(2)
+        assert value[5].item() + offset == pytest.approx(closed[0], rel=1e-15)
+        assert derivative[5].item() == pytest.approx(closed[1], rel=1e-15)
+    others = torch.ones(128, dtype=torch.bool)
+    others[5] = False
+    torch.testing.assert_close(value[others], xi_exact(r[others], dim), rtol=1e-15, atol=0)
 
 
 @pytest.mark.parametrize(("dim", "measured"), [(2, 0.3425), (8, 0.1764), (32, 0.0884)])

@@ -171,6 +171,23 @@ def test_nan_in_kl_or_recon_stops_training(tmp_path, data_root, part):
         trainer.fit()
 
 
+@pytest.mark.parametrize("kind", ["radon_sobolev", "wae_mmd", "sliced_wae"])
+@pytest.mark.parametrize("value", [1e10, float("inf"), float("nan")])
+def test_diverging_codes_of_latent_matching_aes_stop_training(tmp_path, data_root, kind, value):
+    """Huge codes give finite penalties; codes the distances refuse (inf, NaN) reach the
+    non-finite stop, not a ValueError (nor, for Radon-Sobolev, a gigabyte-sized series)."""
+    config = tiny_config(model={"kind": kind, "latent_dim": 2, "hidden": [16]},
+                         train={"max_steps": 2})
+    trainer = Trainer(config, tmp_path, data_root=data_root)
+    with torch.no_grad():
+        trainer.model.encoder.net[-1].bias.fill_(value)
+    if math.isfinite(value):
+        trainer.fit()  # a huge but finite penalty is a loss like any other
+    else:
+        with pytest.raises(NonFiniteLossError, match="non-finite loss at step 1"):
+            trainer.fit()
+
+
 VAE_CONFIGS = sorted(p for p in CONFIGS.glob("*.toml")
                      if load_config(p).kind in VAE_KINDS)
 

@@ -10,7 +10,13 @@ import torch
 from torch import Tensor
 
 from genmodels.metrics._checks import check_samples, outside_autocast
-from genmodels.metrics.kernels import checkpointed, median_distance, pairwise_sum, safe_root
+from genmodels.metrics.kernels import (
+    checkpointed,
+    median_bandwidth,
+    pairwise_sum,
+    safe_root,
+    unit_scale,
+)
 from genmodels.metrics.radon_sobolev import xi_exact, xi_smooth
 
 Samples = Tensor | np.ndarray
@@ -49,10 +55,12 @@ def energy_distance(x: Samples, y: Samples, unbiased: bool = False, chunk: int =
     V-statistic, within-sample means over all n^2 pairs including the zero diagonal, >= 0
     up to rounding; ``unbiased=True``: U-statistics over the n (n - 1) pairs i != j,
     unbiased, may be < 0. Differentiable (duplicate points give gradient 0, not NaN);
-    memory O(chunk * max(n, m)).
+    memory O(chunk * max(n, m)). Computed on x / s, y / s and scaled back by s
+    (``unit_scale``), so it is right at any finite scale.
     """
     x, y = check_samples(x, y)
-    return _kernel_mmd(x, y, _negative_distance, unbiased, chunk)
+    scale = unit_scale(x, y)
+    return scale * _kernel_mmd(x / scale, y / scale, _negative_distance, unbiased, chunk)
 
 
 @outside_autocast
@@ -65,32 +73,44 @@ def mmd(x: Samples, y: Samples, kernel: str = "rbf",
     bandwidths b:
 
     - ``"rbf"``: k = sum_b exp(-|x - y|^2 / (2 b^2)); default b = the median pairwise distance
-      of the pooled samples (``median_distance``, at most 1000 points, detached);
+      of the pooled samples (``median_distance``, at most 1000 points, detached). If it is 0
+      (more than half of the pooled pairs coincide: constant or duplicated samples), the
+      heuristic gives no bandwidth and ValueError asks for ``bandwidths``;
     - ``"imq"``: k = sum_b C / (C + |x - y|^2) with C = b; default C = 2 d, the choice of
       Tolstikhin et al. (2018, WAE), C = 2 d sigma^2, for a prior N(0, sigma^2 I) with sigma = 1;
     - ``"energy"``: k = -|x - y| (no bandwidths); MMD^2 is then ``energy_distance``.
 
     ``unbiased=True``: U-statistic (within-sample diagonal terms left out; unbiased, may be
     < 0); ``False``: V-statistic (biased upwards, >= 0). Differentiable; memory
-    O(chunk * max(n, m)).
+    O(chunk * max(n, m)). Distances are taken on x / s, y / s (``unit_scale``), the widths
+    2 b^2 and C divided by s^2, so any finite scale works.
     """
     x, y = check_samples(x, y)
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
-    if kernel == "energy":
-        if bandwidths is not None:
-            raise ValueError("kernel='energy' takes no bandwidths")
-        return _kernel_mmd(x, y, _negative_distance, unbiased, chunk)
-    if bandwidths is None:
-        scales = [median_distance(x, y) if kernel == "rbf" else 2.0 * x.shape[1]]
-    else:
-        scales = [float(b) for b in np.atleast_1d(bandwidths)]
-        if not scales or min(scales) <= 0:
+    if kernel == "energy" and bandwidths is not None:
+        raise ValueError("kernel='energy' takes no bandwidths")
+    if bandwidths is not None:
+        bandwidths = [float(b) for b in np.atleast_1d(bandwidths)]
+        if not bandwidths or not all(b > 0 for b in bandwidths):  # NaN too
             raise ValueError(f"bandwidths must be positive, got {bandwidths}")
+    scale = unit_scale(x, y)
+    x, y = x / scale, y / scale
+    if kernel == "energy":
+        return scale * _kernel_mmd(x, y, _negative_distance, unbiased, chunk)
+    # widths 2 b^2 (rbf) or C (imq) in the units of (x / s)^2, float64
+    if kernel == "rbf" and bandwidths is None:  # x, y are in units of s already
+        widths = x.new_tensor([2 * median_bandwidth(x, y) ** 2], dtype=torch.float64)
+    else:
+        given = x.new_tensor(bandwidths or [2.0 * x.shape[1]], dtype=torch.float64)
+        given = given / scale.double()
+        widths = 2 * given**2 if kernel == "rbf" else given / scale.double()
+    # the kernels take |x - y|^2 / width; 1 / width is clamped to the dtype (inf * 0 is NaN)
+    inverse = (1 / widths).clamp_max(torch.finfo(x.dtype).max).to(x.dtype)
     if kernel == "rbf":
-        return _kernel_mmd(x, y, lambda sq: sum(torch.exp(sq / (-2 * b * b)) for b in scales),
+        return _kernel_mmd(x, y, lambda sq: sum(torch.exp(sq * -w) for w in inverse),
                            unbiased, chunk)
-    return _kernel_mmd(x, y, lambda sq: sum(c / (c + sq) for c in scales), unbiased, chunk)
+    return _kernel_mmd(x, y, lambda sq: sum(1 / (1 + sq * w) for w in inverse), unbiased, chunk)
 
 
 def _wasserstein_1d_power(u: Tensor, v: Tensor, p: int) -> Tensor:
@@ -133,7 +153,8 @@ def sliced_wasserstein(x: Samples, y: Samples, n_projections: int = 50, p: int =
     device (the global RNG is neither used nor advanced), or from the global RNG if seed is
     None. Projections are processed ``chunk`` at a time, memory O((n + m) * chunk), in
     backward too (blocks are checkpointed).
-    Differentiable in x and y (gradient 0, not NaN, when SW_p = 0).
+    Differentiable in x and y (gradient 0, not NaN, when SW_p = 0). Computed on x / s, y / s
+    and scaled back by s (``unit_scale``), so it is right at any finite scale.
     """
     x, y = check_samples(x, y)
     if p < 1:
@@ -153,12 +174,14 @@ def sliced_wasserstein(x: Samples, y: Samples, n_projections: int = 50, p: int =
         if projections.dim() != 2 or projections.shape[0] != d:
             raise ValueError(f"projections must have shape (d, n_projections) with d={d}, "
                              f"got {tuple(projections.shape)}")
+    scale = unit_scale(x, y)
+    x, y = x / scale, y / scale
     if projections.shape[1] <= chunk:
         total = _sliced_cost(x, y, projections, p)
     else:
         total = sum(checkpointed(_sliced_cost, x, y, theta, p)
                     for theta in projections.split(chunk, dim=1))
-    return safe_root(total / projections.shape[1], p)
+    return scale * safe_root(total / projections.shape[1], p)
 
 
 @outside_autocast
@@ -170,11 +193,15 @@ def radon_sobolev_to_normal(z: Samples, xi: str = "exact", chunk: int = 4096) ->
     (``xi_exact``) this is exactly half the squared energy distance between the empirical law
     of z and N(0, I_D): no Monte Carlo, >= 0 up to rounding, in the units of z,
     V-statistic over the n^2 pairs. ``xi="smooth"`` uses ``xi_smooth``, an approximation.
-    Returns a 0-d tensor; differentiable; memory O(chunk * n).
+    Returns a 0-d tensor; differentiable; memory O(chunk * n). Radii and distances are taken
+    on z / s and scaled back by s (``unit_scale``): huge codes give large finite values, not
+    overflow.
     """
     z, _ = check_samples(z, name_x="z")
     if xi not in XI_FUNCTIONS:
         raise ValueError(f"xi must be one of {tuple(XI_FUNCTIONS)}, got {xi!r}")
-    radii = safe_root(z.square().sum(1))
-    mean_distance = pairwise_sum(z, None, safe_root, chunk) / len(z) ** 2
+    scale = unit_scale(z)
+    unit = z / scale
+    radii = scale * safe_root(unit.square().sum(1))
+    mean_distance = scale * pairwise_sum(unit, None, safe_root, chunk) / len(z) ** 2
     return XI_FUNCTIONS[xi](radii, z.shape[1]).mean() - mean_distance / 2

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from genmodels.metrics._checks import check_positive_int, check_samples
-from genmodels.metrics.kernels import median_distance, squared_distances
+from genmodels.metrics.kernels import median_bandwidth, squared_distances
 
 Samples = Tensor | np.ndarray
 VENDI_KERNELS = ("cosine", "rbf")
@@ -41,8 +41,9 @@ def vendi_score(x: Samples, kernel: str = "cosine", q: float = 1.0,
       as sklearn's ``normalize`` in ``vendi.score_dual``). The spectrum comes from the (d, d)
       matrix X^T X / n when d < n: time O(n d^2 + d^3), memory O(n d + d^2).
     - ``"rbf"``: k = exp(-|x_i - x_j|^2 / (2 b^2)), b = ``bandwidth``, by default the median
-      pairwise distance of x (``median_distance``). Needs the (n, n) matrix: memory O(n^2),
-      time O(n^3); keep n to a few thousand.
+      pairwise distance of x (``median_distance``; ValueError if it is 0, when more than half
+      of the pairs coincide). Needs the (n, n) matrix: memory O(n^2), time O(n^3); keep n to a
+      few thousand.
 
     Computed in float64; q >= 0 (``math.inf`` allowed).
     """
@@ -60,7 +61,7 @@ def vendi_score(x: Samples, kernel: str = "cosine", q: float = 1.0,
             x = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
             gram = x.T @ x if x.shape[1] < n else x @ x.T
         else:
-            b = median_distance(x, x[:0]) if bandwidth is None else float(bandwidth)
+            b = median_bandwidth(x) if bandwidth is None else float(bandwidth)
             if not b > 0:
                 raise ValueError(f"bandwidth must be positive, got {b}")
             centred = x - x.mean(0)

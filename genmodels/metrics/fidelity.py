@@ -12,6 +12,8 @@ distances d_ij = |real_i - fake_j| and strict inequalities, as the ``prdc`` pack
 
 Distances are computed ``chunk`` rows at a time (squared, one matmul per block, after
 centring), so memory is O(chunk * max(n, m)) instead of prdc's three full distance matrices.
+The scores are scale-invariant: both sets are first divided by one power of two s
+(``unit_scale``), which is exact, so that squared distances neither overflow nor underflow.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 from torch import Tensor
 
 from genmodels.metrics._checks import check_neighbours, check_positive_int, check_samples
+from genmodels.metrics.kernels import unit_scale
 
 Samples = Tensor | np.ndarray
 
@@ -37,7 +40,7 @@ def kth_neighbour_radii(x: Tensor, k: int, chunk: int = 2048) -> Tensor:
 
     The (k + 1)-th smallest squared distance in the row, the zero self-distance included, as
     prdc (``argpartition`` with k + 1): duplicates of a point count as neighbours at distance 0.
-    Memory O(chunk * n).
+    Memory O(chunk * n). In x's units, so x should be at unit scale (``prdc`` rescales first).
     """
     check_neighbours(k, len(x), "x")
     x = x - x.mean(0)  # distances do not change; the matmul loses less precision
@@ -94,6 +97,8 @@ def prdc(real: Samples, fake: Samples, k: int = 5, chunk: int = 2048) -> dict[st
     check_neighbours(k, len(fake), "fake")
     check_positive_int(chunk, "chunk")
     with torch.no_grad():
+        scale = unit_scale(real, fake)
+        real, fake = real / scale, fake / scale
         real_radii = kth_neighbour_radii(real, k, chunk)
         fake_radii = kth_neighbour_radii(fake, k, chunk)
         balls_per_fake, in_fake_ball, covered = _ball_statistics(real, fake, real_radii,
@@ -125,6 +130,8 @@ def density_coverage(real: Samples, fake: Samples, k: int = 5,
     check_neighbours(k, len(real), "real")
     check_positive_int(chunk, "chunk")
     with torch.no_grad():
+        scale = unit_scale(real, fake)
+        real, fake = real / scale, fake / scale
         real_radii = kth_neighbour_radii(real, k, chunk)
         balls_per_fake, _, covered = _ball_statistics(real, fake, real_radii, None, chunk)
     return (balls_per_fake.double().sum().item() / (k * len(fake)),

@@ -4,15 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
+
+from genmodels.metrics._checks import check_positive_int, check_samples
 
 
 def safe_root(t: Tensor, p: float = 2.0) -> Tensor:
     """``t ** (1/p)`` elementwise for t >= 0, with gradient 0 (not NaN or Inf) where t == 0."""
     positive = t > 0
     return torch.where(positive, t.where(positive, 1.0) ** (1 / p), 0.0)
+
+
+def unit_scale(*samples: Tensor) -> Tensor:
+    """Detached 0-d tensor s, the power of two with max |entry| of ``samples`` / s in [1, 2)
+    (s = 1 if all entries are 0), in the samples' dtype.
+
+    Homogeneous metrics are computed on x / s and scaled back: dividing by a power of two is
+    exact, so the result has the same bits as without it wherever squares stay normal floats,
+    and stays right where they would overflow or underflow (|x| beyond 1e+-19 in float32,
+    1e+-154 in float64).
+    """
+    largest = torch.stack([t.detach().abs().amax() for t in samples]).amax()
+    power = largest / (2 * torch.frexp(largest).mantissa)  # largest = mantissa 2^e -> 2^(e-1)
+    return torch.where(largest > 0, power, 1.0)
 
 
 def squared_distances(x: Tensor, y: Tensor) -> Tensor:
@@ -68,15 +85,34 @@ def pairwise_sum(x: Tensor, y: Tensor | None, fn: Callable[[Tensor], Tensor],
                for start in range(0, len(x), chunk))
 
 
-def median_distance(x: Tensor, y: Tensor, max_points: int = 1000) -> float:
-    """Median of |z_i - z_j| over pairs i < j of the pooled points z = (x, y), detached.
+def median_distance(x: Tensor | np.ndarray, y: Tensor | np.ndarray | None = None,
+                    max_points: int = 1000) -> float:
+    """Median of |z_i - z_j| over pairs i < j of the pooled points z = (x, y) (z = x if y is
+    None), detached; x (n, d), y (m, d) as for the other metrics (``check_samples``).
 
     At most ``max_points`` of the pooled points are used, evenly spaced through (x, y); this
-    is the median heuristic for kernel bandwidths (Gretton et al. 2012).
+    is the median heuristic for kernel bandwidths (Gretton et al. 2012). Distances are exact
+    differences in float64 (``torch.pdist``), after rescaling (``unit_scale``): duplicate
+    points are at distance 0, and any finite scale works. With an even number of pairs, the
+    lower of the two middle distances. Memory O(max_points^2).
     """
-    z = torch.cat([x, y]).detach()
+    x, y = check_samples(x, y)
+    check_positive_int(max_points, "max_points")
+    z = (x if y is None else torch.cat([x, y])).detach()
+    if len(z) < 2:
+        raise ValueError(f"median_distance needs at least 2 points, got {len(z)}")
     if len(z) > max_points:
         z = z[torch.linspace(0, len(z) - 1, max_points, device=z.device).round().long()]
-    z = z - z.mean(0)
-    upper = torch.triu_indices(len(z), len(z), offset=1, device=z.device)
-    return squared_distances(z, z)[upper[0], upper[1]].median().sqrt().item()
+    scale = unit_scale(z)
+    return (torch.pdist((z / scale).double()).median() * scale.double()).item()
+
+
+def median_bandwidth(x: Tensor, y: Tensor | None = None) -> float:
+    """``median_distance(x, y)`` as a kernel bandwidth: raises ValueError if it is 0."""
+    median = median_distance(x, y)
+    if median == 0:
+        raise ValueError(
+            "the median pairwise distance of the pooled samples is 0 (more than half of the "
+            "pairs of points coincide: constant or duplicated samples), so the median heuristic "
+            "gives no kernel bandwidth; pass bandwidths explicitly, in the units of x")
+    return median

@@ -9,7 +9,17 @@ Poisson(x^2 / 2) mixture of central chi-squares with D + 2k degrees of freedom, 
     d/dx E|x e_1 - G| = sqrt(2) x sum_k Pois(k; x^2/2) a_k / (D + 2k),
 
 the latter from d/dlam Pois(k; lam) = Pois(k - 1; lam) - Pois(k; lam) and a_{k+1} - a_k =
-a_k / (D + 2k).
+a_k / (D + 2k). The series needs ~24 sqrt(lam) terms, lam = x^2 / 2. For large x, from
+E|x e_1 - G| = sqrt(2) Gamma((D + 1)/2) / Gamma(D/2) 1F1(-1/2; D/2; -lam) (the mean of a
+noncentral chi) and the large-argument expansion of 1F1 (DLMF 13.7.2, dropping a relative
+O(e^-lam) part),
+
+    E|x e_1 - G| = x sum_n t_n,    d/dx E|x e_1 - G| = sum_n (1 - 2n) t_n,
+    t_0 = 1,    t_{n+1} = t_n (n - 1/2)(n + 1/2 - D/2) / ((n + 1) lam),
+
+so E|x e_1 - G| = x + (D - 1)/(2x) - (D - 1)(D - 3)/(8x^3) + ... For lam >= D + 120, each
+|t_{n+1} / t_n| <= 1/2 for n < 60, and 60 terms leave a relative error below 1e-17: that is
+where ``xi_exact`` switches from the series to the expansion.
 """
 
 from __future__ import annotations
@@ -22,6 +32,8 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 
 _TAIL_SIGMAS = 12  # Poisson terms beyond lam +- (12 sqrt(lam) + 30) weigh less than 1e-30
 _TAIL_EXTRA = 30
+_EXPANSION_TERMS = 60  # terms of the large-radius expansion, used for lam >= D + 120
+_BLOCK_ENTRIES = 2**20  # Poisson terms summed at once: 8 MB per float64 temporary
 
 
 def expected_norm_gaussian(dim: int) -> float:
@@ -35,25 +47,75 @@ def _check_dim(dim: int) -> None:
         raise ValueError(f"dim must be a positive int, got {dim!r}")
 
 
-def _poisson_series(r: Tensor, dim: int, terms: int | None) -> tuple[Tensor, Tensor]:
-    """E|r e_1 - G| and its derivative in r, float64 with r's shape, by the Poisson series.
+def _expansion_from(dim: int) -> float:
+    """The lam = r^2 / 2 from which the large-radius expansion is used (module docstring)."""
+    return dim + 2.0 * _EXPANSION_TERMS
 
-    ``terms=None`` sums, for each lam = r^2 / 2, the k within lam +- (12 sqrt(lam) + 30), a
-    window as wide for all elements as the widest needs; an int sums k = 0 .. terms - 1.
-    """
-    r = r.detach().to(torch.float64)
-    lam = r.reshape(-1, 1).square() / 2
-    if terms is None:
-        spread = _TAIL_SIGMAS * lam.sqrt() + _TAIL_EXTRA
-        width = math.ceil(2 * spread.max().item()) + 2
-        k = (lam - spread).floor().clamp_min(0) + torch.arange(width, device=r.device)
-    else:
-        k = torch.arange(terms, dtype=torch.float64, device=r.device)
-    log_poisson = torch.xlogy(k, lam) - lam - torch.lgamma(k + 1)
-    log_a = torch.lgamma(dim / 2 + 0.5 + k) - torch.lgamma(dim / 2 + k)
-    weighted = torch.exp(log_poisson + log_a)  # (numel(r), number of terms)
-    value = math.sqrt(2) * weighted.sum(1)
-    derivative = math.sqrt(2) * r.reshape(-1) * (weighted / (dim + 2 * k)).sum(1)
+
+def _window(dim: int) -> int:
+    """Number of Poisson terms that covers lam +- (12 sqrt(lam) + 30) for any lam below
+    ``_expansion_from(dim)``: about 24 sqrt(dim + 120) + 62."""
+    return math.ceil(2 * (_TAIL_SIGMAS * math.sqrt(_expansion_from(dim)) + _TAIL_EXTRA)) + 2
+
+
+def _log_weights(dim: int, count: int, device: torch.device) -> Tensor:
+    """log(a_k / k!) for k = 0 .. count - 1, float64: the Poisson series' terms are
+    sqrt(2) exp(k log lam - lam + log(a_k / k!))."""
+    k = torch.arange(count, dtype=torch.float64, device=device)
+    return torch.lgamma(dim / 2 + 0.5 + k) - torch.lgamma(dim / 2 + k) - torch.lgamma(k + 1)
+
+
+def _poisson_series(r: Tensor, lam: Tensor, dim: int, first: Tensor, width: int,
+                    log_weights: Tensor) -> tuple[Tensor, Tensor]:
+    """E|r e_1 - G| and its derivative in r, float64 (m,), for r and lam = r^2 / 2 (m,), by the
+    series over k = first .. first + width - 1 (first (m,) int64) of each element."""
+    k = first[:, None] + torch.arange(width, device=r.device)  # (m, width)
+    terms = k.to(torch.float64)
+    weighted = torch.exp(torch.xlogy(terms, lam[:, None]) - lam[:, None] + log_weights[k])
+    return (math.sqrt(2) * weighted.sum(1),
+            math.sqrt(2) * r * (weighted / (dim + 2 * terms)).sum(1))
+
+
+def _expansion(r: Tensor, lam: Tensor, dim: int) -> tuple[Tensor, Tensor]:
+    """E|r e_1 - G| and its derivative in r, float64 (m,), by the large-radius expansion
+    (module docstring), right to 1e-17 for lam = r^2 / 2 >= ``_expansion_from(dim)``; inf and
+    derivative +-1 for r = +-inf, NaN for NaN."""
+    n = torch.arange(_EXPANSION_TERMS - 1, dtype=torch.float64, device=r.device)
+    ratios = (n - 0.5) * (n + 0.5 - dim / 2) / (n + 1)  # t_{n+1} / t_n times lam
+    terms = torch.cumprod(ratios / lam[:, None], dim=1)  # (m, 59): t_1 .. t_59
+    return r.abs() * (1 + terms.sum(1)), r.sign() * (1 - (terms * (1 + 2 * n)).sum(1))
+
+
+def _block(r: Tensor, dim: int, terms: int | None,
+           log_weights: Tensor) -> tuple[Tensor, Tensor]:
+    """E|r e_1 - G| and its derivative for a block of radii r (m,), float64 (``xi_exact``)."""
+    lam = r.square() / 2
+    if terms is not None:
+        return _poisson_series(r, lam, dim, torch.zeros_like(r, dtype=torch.long), terms,
+                               log_weights)
+    near = lam < _expansion_from(dim)  # False for inf and NaN
+    near_lam = torch.where(near, lam, 0.0)
+    first = (near_lam - _TAIL_SIGMAS * near_lam.sqrt() - _TAIL_EXTRA).floor().clamp_min(0)
+    series = _poisson_series(r, near_lam, dim, first.long(), _window(dim), log_weights)
+    expansion = _expansion(r, torch.where(near, _expansion_from(dim), lam), dim)
+    return tuple(torch.where(near, from_series, from_expansion)
+                 for from_series, from_expansion in zip(series, expansion, strict=True))
+
+
+def _expected_distance(r: Tensor, dim: int, terms: int | None) -> tuple[Tensor, Tensor]:
+    """E|r e_1 - G| and its derivative in r, float64 with r's shape: k = 0 .. terms - 1 of the
+    Poisson series if ``terms``, else the series over each element's window of ``_window(dim)``
+    terms below the switch and the expansion above it (and for inf or NaN). Radii go in blocks
+    of at most ``_BLOCK_ENTRIES`` terms: memory O(numel(r) + _BLOCK_ENTRIES), whatever the
+    radii."""
+    flat = r.detach().to(torch.float64).reshape(-1)
+    width = _window(dim) if terms is None else terms
+    count = width if terms is not None else width + math.ceil(_expansion_from(dim))
+    log_weights = _log_weights(dim, count, flat.device)
+    rows = max(1, _BLOCK_ENTRIES // max(width, _EXPANSION_TERMS))
+    blocks = [_block(flat[start:start + rows], dim, terms, log_weights)
+              for start in range(0, max(len(flat), 1), rows)]
+    value, derivative = (torch.cat(parts) for parts in zip(*blocks, strict=True))
     return value.reshape(r.shape), derivative.reshape(r.shape)
 
 
@@ -62,7 +124,7 @@ class _ExpectedDistance(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: FunctionCtx, r: Tensor, dim: int, terms: int | None) -> Tensor:
-        value, derivative = _poisson_series(r, dim, terms)
+        value, derivative = _expected_distance(r, dim, terms)
         ctx.save_for_backward(derivative.to(r.dtype))
         return value.to(r.dtype)
 
@@ -76,11 +138,13 @@ class _ExpectedDistance(torch.autograd.Function):
 def xi_exact(r: Tensor, dim: int, terms: int | None = None) -> Tensor:
     """xi(r) = E|r e_1 - G| - (1/2) E|G - G'| for G, G' ~ N(0, I_dim), elementwise.
 
-    r: float tensor of radii, any shape (xi is even in r). Summed in float64 by the Poisson
-    series (module docstring), returned in r's dtype; differentiable once, through the
-    analytic derivative (0 at r = 0). ``terms`` fixes the series to k = 0 .. terms - 1;
-    by default each element sums the ~24 sqrt(max r^2 / 2) + 60 terms around its Poisson
-    mean, neglecting a Poisson mass below 1e-30. Memory O(numel(r) * number of terms).
+    r: float tensor of radii, any shape (xi is even in r). Computed in float64 (module
+    docstring), returned in r's dtype; differentiable once, through the analytic derivative
+    (0 at r = 0). By default each element with r^2 / 2 < D + 120 sums the ~24 sqrt(D + 120)
+    + 62 Poisson terms around its Poisson mean (neglecting a mass below 1e-30), and larger
+    radii use the large-radius expansion (60 terms, relative error below 1e-17): memory
+    O(numel(r)) plus blocks of 2^20 terms, whatever the radii; r = inf gives inf (slope 1), NaN
+    gives NaN. ``terms`` sums k = 0 .. terms - 1 of the series for every element instead.
     """
     _check_dim(dim)
     if terms is not None and terms < 1:

@@ -51,6 +51,23 @@ class VAEConfig:
     beta: float = 1.0  # weight of the KL term in the training loss (beta-VAE)
     eval_samples: int = 0  # k of the importance-sampled NLL at each evaluation; 0 = off
 
+    def __post_init__(self) -> None:
+        from genmodels.config import ConfigError, check_ranges  # config imports models lazily
+
+        if self.net not in ("mlp", "conv"):
+            raise ConfigError(f"model.net = {self.net!r}; choose 'mlp' or 'conv'")
+        if self.likelihood not in ("bernoulli", "gaussian"):
+            raise ConfigError(f"model.likelihood = {self.likelihood!r}; choose bernoulli or "
+                              "gaussian")
+        check_ranges(self, "model", positive=("in_channels", "latent_dim", "sigma"),
+                     non_negative=("beta", "eval_samples"))
+        for name in ("hidden", "channels"):
+            if any(width < 1 for width in getattr(self, name)):
+                raise ConfigError(f"model.{name} = {getattr(self, name)} should hold widths > 0")
+        if self.net == "conv" and not 1 <= len(self.channels) <= 2:
+            raise ConfigError(f"model.channels = {self.channels}: conv nets take 1 or 2 stages "
+                              "(28 -> 14 -> 7)")
+
 
 @register
 class VAE(Model):
@@ -194,6 +211,12 @@ class VAE(Model):
 class IWAEConfig(VAEConfig):
     samples: int = 5  # k importance samples per image in the training bound
 
+    def __post_init__(self) -> None:
+        from genmodels.config import check_ranges
+
+        super().__post_init__()
+        check_ranges(self, "model", positive=("samples",))
+
 
 @register
 class IWAE(VAE):
@@ -220,6 +243,15 @@ class AutoEncoderConfig(VAEConfig):
     deterministic: bool = True  # deterministic encoder (a PointMass posterior)
     reconstruction: str = "sse"  # sse (squared error summed over pixels) | mse | nll
     reg_weight: float = 10.0  # λ in reconstruction + λ · latent distance
+
+    def __post_init__(self) -> None:
+        from genmodels.config import ConfigError, check_ranges
+
+        super().__post_init__()
+        if self.reconstruction not in ("sse", "mse", "nll"):
+            raise ConfigError(f"model.reconstruction = {self.reconstruction!r}; choose sse, mse "
+                              "or nll")
+        check_ranges(self, "model", non_negative=("reg_weight",))
 
 
 class LatentMatchingAE(VAE):
@@ -249,7 +281,10 @@ class LatentMatchingAE(VAE):
     def loss(self, batch: Batch) -> Losses:
         x = batch[0]
         z = self.encode(x).rsample()
-        recon, penalty = self.reconstruction_cost(x, z).mean(), self.penalty(z)
+        recon = self.reconstruction_cost(x, z).mean()
+        if not bool(torch.isfinite(z).all()):  # a diverged encoder: the distances refuse such
+            return {"loss": recon + z.sum(), "recon": recon}  # codes; the Trainer stops on this
+        penalty = self.penalty(z)
         return {"loss": recon + self.config.reg_weight * penalty, "recon": recon,
                 "penalty": penalty}
 
