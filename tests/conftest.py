@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from genmodels.train import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_ROOT = os.environ.get("GENMODELS_DATA", str(ROOT.parent / "shared" / "data"))
+# the suite's checksum stamps go to a folder of its own, not the user's cache (subprocesses too)
+os.environ["GENMODELS_CACHE"] = tempfile.mkdtemp(prefix="genmodels-test-cache-")
 
 
 @pytest.fixture(scope="session")

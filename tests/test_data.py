@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import DATA_ROOT as _DATA_ROOT
+from conftest import tiny_config
 from scipy.stats import chisquare
 from torchvision import datasets
 
@@ -360,3 +363,198 @@ def test_stacked_mnist_covers_1000_modes(mnist):
     modes = mode_index(t)
     assert modes.min() >= 0 and modes.max() < 1000
     assert len(modes.unique()) == 1000
+
+
+# ---------------------------------------------------------------- held-out binarisation
+
+
+def _eval_images(data_config, eval_batch_size):
+    from genmodels.data.build import build_data
+
+    config = dataclasses.replace(data_config, eval_batch_size=eval_batch_size)
+    data = build_data(config, 32, root=DATA_ROOT, seed=0)
+    return torch.cat([batch[0] for batch in data.eval]), data
+
+
+@needs_data
+def test_held_out_binarisation_ignores_eval_batch_size():
+    """The Trainer's eval batches (data.eval_batch_size, 1000 by default) and `genmodels
+    evaluate` (batches of 100, first n images) score one and the same binarised test set."""
+    from genmodels.pipelines.evaluation import held_out_numbers
+
+    config = tiny_config(data={"view": "dynamic_binary"})
+    full, data = _eval_images(config.data, 1000)
+    assert full.shape == (10_000, 1, 28, 28) and set(full.unique().tolist()) == {0.0, 1.0}
+    for batch_size in (100, 7):
+        assert torch.equal(_eval_images(config.data, batch_size)[0], full), batch_size
+
+    class Capture:  # stands in for a model: keeps the images evaluate() is given
+        def __init__(self, run_config):
+            self.run_config, self.config = run_config, object()
+
+        def evaluate(self, batches):
+            self.images = torch.cat([batch[0] for batch in batches])
+            return {}
+
+    model = Capture(config)
+    held_out_numbers(model, n=250, batch_size=7, data_root=str(DATA_ROOT))
+    assert torch.equal(model.images, full[:250])  # a prefix gets the full set's draws
+    # the training stream is untouched: the same per-batch dynamic draws as before
+    expected = TensorBatches(data.train.tensors, 32, seed=0,
+                             transform=lambda x, g: binarize(to_unit(x), g))
+    for (x, y), (x0, y0) in zip(data.train, expected, strict=True):
+        assert torch.equal(x, x0) and torch.equal(y, y0)
+
+
+@needs_data
+def test_held_out_binarize_per_image(mnist):
+    from genmodels.data import held_out_binarize
+
+    x = mnist.images[:3000]
+    torch.manual_seed(1)
+    a = held_out_binarize(x)
+    torch.manual_seed(2)
+    assert torch.equal(held_out_binarize(x), a)  # the global RNG plays no part
+    assert a.dtype == torch.float32 and a.shape == x.shape
+    assert set(a.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(held_out_binarize(x[:10]), a[:10])  # prefixes
+    assert torch.equal(held_out_binarize(x[1234:2000], start=1234), a[1234:2000])  # any slice
+    assert not torch.equal(held_out_binarize(x, seed=1), a)
+    assert torch.equal(a[x == 0], torch.zeros(int((x == 0).sum())))
+    assert torch.equal(a[x == 255], torch.ones(int((x == 255).sum())))
+    # 2.35M pixels: the mean's standard error is below 0.0003
+    assert abs(a.mean().item() - to_unit(x).mean().item()) < 0.002
+    grey = held_out_binarize(torch.full((2000, 1, 28, 28), 64, dtype=torch.uint8))
+    flat = grey.reshape(2000, -1)
+    assert abs(flat.mean().item() - 64 / 255) < 0.002
+    for u, v in ((flat[:, :-1], flat[:, 1:]), (flat[:-1], flat[1:])):  # pixels, images
+        assert abs(torch.corrcoef(torch.stack([u.flatten(), v.flatten()]))[0, 1].item()) < 0.005
+    with pytest.raises(TypeError, match="uint8"):
+        held_out_binarize(to_unit(x[:2]))
+
+
+# ---------------------------------------------------------------- corrupt files, SHA256SUMS
+
+
+def _data_copy(root: Path, copy: tuple[str, ...] = (), sums: bool = True) -> Path:
+    """A data root under ``root`` whose MNIST files link to the shared ones, except those in
+    ``copy`` (real copies, free to damage); with the shared SHA256SUMS if ``sums``."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in RAW_FILES:
+        source = DATA_ROOT / "MNIST" / "raw" / name
+        if name in copy:
+            (raw / name).write_bytes(source.read_bytes())
+        else:
+            (raw / name).symlink_to(source.resolve())
+    if sums:
+        (root / "SHA256SUMS").write_text((DATA_ROOT / "SHA256SUMS").read_text())
+    return raw
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    """Checksum stamps go to a fresh cache folder, never the user's."""
+    monkeypatch.setenv("GENMODELS_CACHE", str(tmp_path / "user-cache"))
+
+
+@needs_data
+def test_truncated_file_is_one_clear_error(tmp_path, capsys):
+    from genmodels.cli import main
+    from genmodels.data import DataCorruptError
+    from genmodels.errors import UserError
+
+    raw = _data_copy(tmp_path / "root")
+    path = raw / "train-images-idx3-ubyte"
+    path.unlink()
+    with open(DATA_ROOT / "MNIST" / "raw" / path.name, "rb") as f:
+        path.write_bytes(f.read(1_000_016))  # a copy cut short
+    with pytest.raises(DataCorruptError) as info:
+        load_images("mnist", "train", root=tmp_path / "root")
+    assert isinstance(info.value, ValueError) and isinstance(info.value, UserError)
+    assert info.value.path == path
+    msg = str(info.value)
+    assert str(path) in msg and "1000016 bytes" in msg and "47040016" in msg
+    assert "truncated" in msg and "copy" in msg and "download" in msg
+    assert "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db" in msg  # the line
+    assert "SHA256SUMS" in msg
+    assert main(["train", "configs/mnist_mlp.toml", "--data-root", str(tmp_path / "root"),
+                 "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and str(path) in err
+
+
+@needs_data
+def test_wrong_magic_is_one_clear_error(tmp_path):
+    from genmodels.data import DataCorruptError
+
+    raw = _data_copy(tmp_path / "root", copy=("t10k-images-idx3-ubyte",), sums=False)
+    path = raw / "t10k-images-idx3-ubyte"
+    data = bytearray(path.read_bytes())
+    data[:4] = b"\x1f\x8b\x08\x08"  # a .gz archive under the raw file's name
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataCorruptError, match="magic") as info:
+        load_images("mnist", "test", root=tmp_path / "root")
+    msg = str(info.value)
+    assert str(path) in msg and "0x00000803" in msg and "gzip" in msg
+
+
+@needs_data
+def test_checksum_mismatch_names_the_file(tmp_path):
+    from genmodels.data import DataCorruptError
+
+    raw = _data_copy(tmp_path / "root", copy=("t10k-labels-idx1-ubyte",))
+    path = raw / "t10k-labels-idx1-ubyte"
+    data = bytearray(path.read_bytes())
+    data[8] = (data[8] + 1) % 10  # one label changed: size and header still fine
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataCorruptError, match="SHA256SUMS") as info:
+        load_images("mnist", "test", root=tmp_path / "root")
+    msg = str(info.value)
+    assert str(path) in msg
+    assert "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2" in msg  # expected
+    assert "copy" in msg and "sha256sum -c SHA256SUMS" in msg
+    with pytest.raises(DataCorruptError):  # a failed check is never cached
+        load_images("mnist", "test", root=tmp_path / "root")
+
+
+@needs_data
+def test_checksums_verified_once_per_root(tmp_path, monkeypatch):
+    from genmodels.data import images
+
+    calls = []
+    sha256 = images._sha256
+
+    def counted(path):
+        calls.append(Path(path).name)
+        return sha256(path)
+
+    monkeypatch.setattr(images, "_sha256", counted)
+    root = tmp_path / "root"
+    raw = _data_copy(root, copy=("t10k-labels-idx1-ubyte",))
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    first = load_images("mnist", "test", root=root)
+    assert sorted(calls) == ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    assert torch.equal(first.images, load_images("mnist", "test", root=DATA_ROOT).images)
+    monkeypatch.setattr(images, "_CACHE", {})  # a later process: nothing in memory
+    load_images("mnist", "test", root=root)
+    assert len(calls) == 2  # the stamp in the cache folder stands for the check
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before  # root untouched
+    assert list((tmp_path / "user-cache").rglob("*.json"))
+    stat = (raw / "t10k-labels-idx1-ubyte").stat()
+    os.utime(raw / "t10k-labels-idx1-ubyte", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    monkeypatch.setattr(images, "_CACHE", {})
+    load_images("mnist", "test", root=root)
+    assert calls[2:] == ["t10k-labels-idx1-ubyte"]  # only the file that changed
+
+
+@needs_data
+def test_root_without_sha256sums_loads_as_before(tmp_path, monkeypatch):
+    from genmodels.data import images
+
+    calls = []
+    monkeypatch.setattr(images, "_sha256", lambda path: calls.append(path), raising=False)
+    _data_copy(tmp_path / "root", sums=False)
+    test = load_images("mnist", "test", root=tmp_path / "root")
+    assert torch.equal(test.images, load_images("mnist", "test", root=DATA_ROOT).images)
+    assert calls == []

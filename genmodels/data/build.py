@@ -11,6 +11,7 @@ from genmodels.config import ConfigError, DataConfig
 from genmodels.data.batches import TensorBatches
 from genmodels.data.images import (
     binarize,
+    held_out_binarize,
     load_images,
     static_binarize,
     to_symmetric,
@@ -91,10 +92,19 @@ def _subset(tensors: tuple[Tensor, ...], n: int) -> tuple[Tensor, ...]:
     return tuple(t[:n] for t in tensors) if n else tuple(tensors)
 
 
+def eval_binary_images(images: Tensor) -> Tensor:
+    """The held-out set of a ``dynamic_binary`` run as uint8 {0, 255}: the one binarisation
+    (:func:`~genmodels.data.held_out_binarize`, seed ``HELD_OUT_SEED``, per image) that the
+    Trainer's evaluations and ``genmodels evaluate`` score, whatever their batch size or prefix."""
+    return (held_out_binarize(images) * 255).to(torch.uint8)
+
+
 def build_data(config: DataConfig, batch_size: int, root: str | None = None, seed: int = 0,
                rank: int = 0, world_size: int = 1) -> RunData:
     """Shuffled training batches (global ``batch_size``, sliced per rank) and ordered eval
-    batches, each yielding float views of the images and their labels."""
+    batches, each yielding float views of the images and their labels. With ``dynamic_binary``
+    the training batches get a fresh draw per batch, the eval batches the fixed per-image draw
+    of :func:`eval_binary_images`."""
     train, held_out = dataset_tensors(config, root, seed)
     is_image = config.name not in TOY_DATASETS
     view = _view(config.view) if is_image else None
@@ -103,8 +113,12 @@ def build_data(config: DataConfig, batch_size: int, root: str | None = None, see
                           "training examples; lower it or raise data.subset")
     train_batches = TensorBatches(train, batch_size, shuffle=True, drop_last=True, seed=seed,
                                   transform=view, rank=rank, world_size=world_size)
-    eval_batches = TensorBatches(held_out, config.eval_batch_size, shuffle=False,
-                                 drop_last=False, transform=view)
+    eval_tensors, eval_view = held_out, view
+    if config.view == "dynamic_binary":  # one fixed draw per image, whatever the batching
+        eval_tensors = (eval_binary_images(held_out[0]), *held_out[1:])
+        eval_view = _view("unit")
+    eval_batches = TensorBatches(eval_tensors, config.eval_batch_size, shuffle=False,
+                                 drop_last=False, transform=eval_view)
     figure = tuple(t[:64] for t in held_out)
     if view is not None:
         figure = (view(figure[0], torch.Generator().manual_seed(seed)), *figure[1:])
