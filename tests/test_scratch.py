@@ -11,12 +11,13 @@ from genmodels.cli import main
 from genmodels.scratch import (
     MLP,
     SGD,
+    Adam,
     load_iris,
     polynomial_grads_numpy,
     polynomial_grads_torch,
     train_iris,
 )
-from genmodels.scratch.iris import stratified_split
+from genmodels.scratch.iris import input_transform, stratified_split
 
 
 def small_net_and_batch(seed: int = 0) -> tuple[MLP, np.ndarray, np.ndarray]:
@@ -27,23 +28,52 @@ def small_net_and_batch(seed: int = 0) -> tuple[MLP, np.ndarray, np.ndarray]:
     return net, rng.normal(size=(6, 3)), rng.integers(0, 3, size=6)
 
 
-def test_backprop_matches_central_finite_differences():
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_backprop_matches_central_finite_differences(weight_decay):
     net, x, labels = small_net_and_batch()
-    net.loss(x, labels)
-    net.backward()
+
+    def objective() -> float:  # cross-entropy + (weight_decay/2) Σ‖W‖², biases not decayed
+        weights = net.parameters()[0::2]
+        return net.loss(x, labels) + weight_decay / 2 * sum((w**2).sum() for w in weights)
+
+    objective()
+    net.backward(weight_decay)
     eps = 1e-6
     for p, grad in zip(net.parameters(), net.gradients(), strict=True):
         numeric = np.zeros_like(p)
         for i in np.ndindex(p.shape):
             saved = p[i]
             p[i] = saved + eps
-            up = net.loss(x, labels)
+            up = objective()
             p[i] = saved - eps
-            down = net.loss(x, labels)
+            down = objective()
             p[i] = saved
             numeric[i] = (up - down) / (2 * eps)
         error = np.linalg.norm(numeric - grad) / np.linalg.norm(numeric + grad)
         assert error < 1e-6, f"{p.shape}: relative error {error:.1e}"
+
+
+def test_adam_matches_torch_adam():
+    rng = np.random.default_rng(0)
+    params = [rng.normal(size=(3, 2)), rng.normal(size=3)]
+    reference = [torch.tensor(p, requires_grad=True) for p in params]
+    ours, theirs = Adam(0.05), torch.optim.Adam(reference, lr=0.05)
+    for _ in range(5):  # the bias corrections matter most over the first steps
+        grads = [rng.normal(size=p.shape) for p in params]
+        ours.step(params, grads)
+        for r, g in zip(reference, grads, strict=True):
+            r.grad = torch.tensor(g)
+        theirs.step()
+    for p, r in zip(params, reference, strict=True):
+        np.testing.assert_allclose(p, r.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_dense_layers_start_with_he_initialisation():
+    net = MLP((64, 512, 3), seed=0)
+    first, last = net.layers[0], net.layers[2]
+    assert first.W.std() == pytest.approx(np.sqrt(2 / 64), rel=0.02)
+    assert last.W.std() == pytest.approx(np.sqrt(2 / 512), rel=0.05)
+    assert not first.b.any() and not last.b.any()
 
 
 def test_backprop_matches_torch_autograd():
@@ -71,6 +101,21 @@ def test_iris_csv_is_fishers_data():
     assert features.sum(axis=0) == pytest.approx([876.5, 458.1, 563.8, 179.8], abs=1e-9)
 
 
+def test_whitened_inputs_of_the_training_flowers_are_decorrelated_unit_variance():
+    features, labels = load_iris()
+    train, _ = stratified_split(labels, 0.3, np.random.default_rng(0))
+    mean, transform = input_transform(features[train])
+    x = (features[train] - mean) @ transform
+    np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(np.cov(x, rowvar=False, bias=True), np.eye(4), atol=1e-10)
+    mean, transform = input_transform(features[train], whiten=False)  # plain standardisation
+    x = (features[train] - mean) @ transform
+    np.testing.assert_allclose(x.std(axis=0), 1.0, rtol=1e-12)
+    run = train_iris(epochs=1)
+    np.testing.assert_array_equal(run.predict(features), run.model.predict(
+        (features - run.mean) @ run.transform))
+
+
 def test_split_is_stratified_and_disjoint():
     _, labels = load_iris()
     train, test = stratified_split(labels, 0.3, np.random.default_rng(0))
@@ -78,13 +123,20 @@ def test_split_is_stratified_and_disjoint():
     assert np.bincount(labels[test]).tolist() == [15, 15, 15]
 
 
-def test_iris_4_32_16_3_reaches_95_percent_on_held_out_flowers():
-    # Five seeded splits of 45 test flowers (one error = 2.2%): the mean is above 95%.
-    runs = [train_iris(epochs=100, seed=seed) for seed in range(5)]
-    accuracies = [run.test_accuracy for run in runs]
-    assert np.mean(accuracies) >= 0.95 and min(accuracies) >= 0.9, accuracies
-    assert runs[0].model.sizes == [4, 32, 16, 3]
-    assert runs[0].losses[-1] < 0.2 * runs[0].losses[0]
+def test_iris_default_run_reaches_95_percent_on_its_held_out_flowers():
+    # `genmodels scratch iris` with its defaults: seed 0, 45 test flowers (one error = 2.2%).
+    run = train_iris()
+    assert run.test_accuracy >= 0.95, run.test_accuracy
+    assert run.model.sizes == [4, 32, 16, 3]
+    assert run.losses[-1] < 0.2 * run.losses[0]
+
+
+def test_iris_over_30_splits_mean_96_percent_and_none_below_90():
+    # Splits of seeds 0-29 (here: mean 96.1%, min 91.1%, in 3-4 s); the hyper-parameters
+    # were chosen by cross-validation inside the training splits (benchmarks/iris_splits.py
+    # --cv, docs/optimization.md), not on these test flowers.
+    accuracies = [train_iris(seed=seed).test_accuracy for seed in range(30)]
+    assert np.mean(accuracies) >= 0.96 and min(accuracies) >= 0.9, accuracies
 
 
 def test_bad_input_gives_clear_errors():
@@ -94,8 +146,9 @@ def test_bad_input_gives_clear_errors():
     with pytest.raises(ValueError, match="4 features"):
         run.model.forward(np.zeros((2, 3)))
     for lr in (0.0, -0.1):
-        with pytest.raises(ValueError, match="learning rate"):
-            SGD(lr)
+        for optimizer in (SGD, Adam):
+            with pytest.raises(ValueError, match="learning rate"):
+                optimizer(lr)
 
 
 def test_polynomial_gradients_by_hand_and_by_autograd():

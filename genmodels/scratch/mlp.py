@@ -9,6 +9,9 @@ returns ∂L/∂(its input), storing the gradients of its own parameters:
 - :class:`SoftmaxCrossEntropy`, L = mean of −log S[label] with S = softmax(Y): ∂L/∂Y = S − P,
   P the one-hot labels (divided by n for the mean).
 
+An L2 penalty (λ/2) Σ‖W‖² on the weight matrices (not the biases) adds λ W to each dW
+(``MLP.backward(weight_decay=λ)``). :class:`SGD` and :class:`Adam` update the arrays in place.
+
 :class:`MLP` takes rows (n, features), as NumPy and PyTorch data usually come, and transposes
 once.
 """
@@ -21,7 +24,12 @@ import numpy as np
 
 
 class Dense:
-    """Y = W X + b with W of shape (out, in) and b of shape (out,); He initialisation."""
+    """Y = W X + b with W of shape (out, in) and b of shape (out,).
+
+    He initialisation, W ~ N(0, 2/in), b = 0: it keeps the mean square of the activations from
+    layer to layer through a ReLU, which zeroes half of them (Glorot's 2/(in + out) is for
+    tanh-like units; measured on Iris, the two train to the same accuracy).
+    """
 
     def __init__(self, in_features: int, out_features: int, rng: np.random.Generator) -> None:
         self.W = rng.normal(0.0, np.sqrt(2.0 / in_features), size=(out_features, in_features))
@@ -108,11 +116,14 @@ class MLP:
         """Mean cross-entropy (nats) of the batch x (n, features), labels (n,)."""
         return self.criterion.forward(self.forward(x).T, labels)
 
-    def backward(self) -> None:
-        """Gradients of the last :meth:`loss` into every Dense layer's dW, db."""
+    def backward(self, weight_decay: float = 0.0) -> None:
+        """Gradients of the last :meth:`loss` plus (weight_decay/2) Σ‖W‖² into every Dense
+        layer's dW, db (the biases are not decayed)."""
         dY = self.criterion.backward()
         for layer in reversed(self.layers):
             dY = layer.backward(dY)
+            if weight_decay and isinstance(layer, Dense):
+                layer.dW = layer.dW + weight_decay * layer.W
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predicted classes (n,)."""
@@ -136,3 +147,31 @@ class SGD:
     def step(self, parameters: list[np.ndarray], gradients: list[np.ndarray]) -> None:
         for p, g in zip(parameters, gradients, strict=True):
             p -= self.lr * g
+
+
+class Adam:
+    """Adam (Kingma & Ba 2015), in place: with g the gradient and t the step count,
+    m ← β₁ m + (1 − β₁) g, v ← β₂ v + (1 − β₂) g², θ ← θ − lr m̂ / (√v̂ + ε), where
+    m̂ = m / (1 − β₁ᵗ) and v̂ = v / (1 − β₂ᵗ) undo the bias of the zero start."""
+
+    def __init__(self, lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        if not lr > 0:
+            raise ValueError(f"Adam needs a learning rate > 0, got lr={lr}")
+        self.lr, (self.beta1, self.beta2), self.eps = lr, betas, eps
+        self.t = 0
+        self.m: list[np.ndarray] = []
+        self.v: list[np.ndarray] = []
+
+    def step(self, parameters: list[np.ndarray], gradients: list[np.ndarray]) -> None:
+        if not self.m:
+            self.m = [np.zeros_like(p) for p in parameters]
+            self.v = [np.zeros_like(p) for p in parameters]
+        self.t += 1
+        correction1, correction2 = 1 - self.beta1**self.t, 1 - self.beta2**self.t
+        for p, g, m, v in zip(parameters, gradients, self.m, self.v, strict=True):
+            m *= self.beta1
+            m += (1 - self.beta1) * g
+            v *= self.beta2
+            v += (1 - self.beta2) * g * g
+            p -= self.lr * (m / correction1) / (np.sqrt(v / correction2) + self.eps)
