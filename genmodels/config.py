@@ -26,13 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genmodels.errors import UserError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config file or override that does not fit the config schema."""
 
 
@@ -70,6 +72,9 @@ class TrainConfig:
                      non_negative=("max_steps", "weight_decay", "grad_clip", "eval_every",
                                    "figure_every", "monitor_every"),
                      below_one=("momentum", "ema"))
+        if len(self.betas) != 2 or not all(0 <= beta < 1 for beta in self.betas):
+            raise ConfigError(f"train.betas = {self.betas!r} should be two numbers in [0, 1), "
+                              "e.g. [0.9, 0.999]")
 
 
 @dataclass

@@ -29,6 +29,10 @@ def load(path: str | Path, device: str | torch.device = "cpu", ema: bool = True)
     if state.get("kind") not in MODELS:
         raise CheckpointError(f"{path} holds a model of kind {state.get('kind')!r}, which this "
                               f"version does not know; known kinds: {', '.join(sorted(MODELS))}")
+    missing = [key for key in ("config", "model") if not isinstance(state.get(key), dict)]
+    if missing:
+        raise CheckpointError(f"{path} is not a saved model: it has no {' or '.join(missing)} "
+                              "entry (write one with genmodels train)")
     config = config_from_dict(state["config"])
     model = MODELS[state["kind"]](config.model)
     weights = state["ema"] if ema and state.get("ema") is not None else state["model"]

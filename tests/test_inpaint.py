@@ -563,9 +563,10 @@ def test_inpaint_cli(tmp_path, data_root, capsys):
     assert main(["inpaint", "genmodels/weights/mnist_cnn.pt", "--data-root", data_root]) == 2
     assert "needs a VAE" in capsys.readouterr().err
     run = str(tmp_path / "run")
-    for flags, error in ((["--samples", "0"], "S of completions per image should be positive"),
+    for flags, error in ((["--samples", "0"], "argument --samples should be a positive integer"),
                          (["--nll", "-1"], "--nll should be"),
-                         (["--method", "importance", "--k", "0"], "k of importance samples"),
+                         (["--method", "importance", "--proposals", "0"],
+                          "argument --proposals should be a positive integer"),
                          (["--mask", "random:2"], "random:P")):
         assert main(["inpaint", run, *flags, "--out", str(out), "--data-root", data_root]) == 2
         assert error in capsys.readouterr().err

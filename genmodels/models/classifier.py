@@ -27,6 +27,19 @@ class ClassifierConfig:
     batch_norm: bool = False
     label_smoothing: float = 0.0
 
+    def __post_init__(self) -> None:
+        from genmodels.config import ConfigError, check_ranges  # config imports models lazily
+
+        if self.net not in ("cnn", "mlp"):
+            raise ConfigError(f"model.net = {self.net!r}; choose 'cnn' or 'mlp'")
+        check_ranges(self, "model", positive=("in_channels", "feature_dim"),
+                     below_one=("dropout", "label_smoothing"))
+        if self.num_classes < 2:
+            raise ConfigError(f"model.num_classes = {self.num_classes} should be >= 2")
+        for name in ("hidden", "channels"):
+            if any(width < 1 for width in getattr(self, name)):
+                raise ConfigError(f"model.{name} = {getattr(self, name)} should hold widths > 0")
+
 
 @register
 class Classifier(Model):

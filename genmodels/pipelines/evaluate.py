@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from genmodels.data import load_images, mode_index, stacked_mnist, to_unit
+from genmodels.errors import InputError
 from genmodels.metrics import (
     frechet_distance,
     kid,
@@ -31,6 +32,7 @@ from genmodels.metrics import (
     vendi_score,
 )
 from genmodels.metrics.modes import STACKED_MNIST_MODES, STACKED_MNIST_SAMPLES
+from genmodels.progress import progress
 
 METRICS = ("fid", "kid", "prdc", "vendi", "ndb", "modes")
 REFERENCES = {
@@ -60,20 +62,20 @@ def as_images(x: Tensor | np.ndarray) -> Tensor:
     elif x.dim() == 4 and x.shape[1] not in (1, 3) and x.shape[3] in (1, 3):
         x = x.permute(0, 3, 1, 2)
     if x.dim() != 4 or tuple(x.shape[2:]) != IMAGE_SIZE or x.shape[1] not in (1, 3):
-        raise ValueError(f"samples must be images (N, C, 28, 28) with C in (1, 3), (N, 28, 28), "
+        raise InputError(f"samples must be images (N, C, 28, 28) with C in (1, 3), (N, 28, 28), "
                          f"(N, 28, 28, C) or (N, 784); got shape {tuple(x.shape)}")
     if len(x) == 0:
-        raise ValueError("no samples: got an empty array")
+        raise InputError("no samples: got an empty array")
     if x.dtype == torch.uint8:
         return to_unit(x).contiguous()
     if not x.is_floating_point():
-        raise ValueError(f"samples must be uint8 (0..255) or float in [0, 1], got {x.dtype}")
+        raise InputError(f"samples must be uint8 (0..255) or float in [0, 1], got {x.dtype}")
     x = x.float().contiguous()
     if not torch.isfinite(x).all():
-        raise ValueError("samples contain NaN or Inf")
+        raise InputError("samples contain NaN or Inf")
     low, high = x.min().item(), x.max().item()
     if low < 0 or high > 1:
-        raise ValueError(f"float samples must lie in [0, 1], got values in [{low:.3g}, {high:.3g}]"
+        raise InputError(f"float samples must lie in [0, 1], got values in [{low:.3g}, {high:.3g}]"
                          "; map [-1, 1] (tanh) outputs with (x + 1) / 2")
     return x
 
@@ -85,16 +87,22 @@ def _read_png_folder(folder: Path) -> np.ndarray:
 
     paths = sorted(folder.glob("*.png"))
     if not paths:
-        raise ValueError(f"{folder} holds no .png files")
+        hint = (f"; it looks like a run directory without final.pt: evaluate "
+                f"{folder / 'checkpoint.pt'}" if (folder / "checkpoint.pt").is_file() else "")
+        raise InputError(f"{folder} holds no .png files{hint}")
     arrays = []
-    for path in paths:
-        with Image.open(path) as image:
-            rgb = np.asarray(image.convert("RGB"))
+    for path in progress(paths, desc="reading PNGs", unit="file"):
+        try:
+            with Image.open(path) as image:
+                rgb = np.asarray(image.convert("RGB"))
+        except (OSError, SyntaxError, ValueError) as err:  # PIL's errors for a broken file
+            raise InputError(f"{path} is not a readable PNG ({type(err).__name__}: {err})") \
+                from None
         gray = (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()
         arrays.append(rgb[..., 0] if gray else rgb)
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
-        raise ValueError(f"the PNG files of {folder} differ in shape or channels: {sorted(shapes)}")
+        raise InputError(f"the PNG files of {folder} differ in shape or channels: {sorted(shapes)}")
     return np.stack(arrays)
 
 
@@ -111,16 +119,38 @@ def load_samples(path: str | Path) -> Tensor:
     if not path.is_file():
         raise FileNotFoundError(f"no such file or folder: {path}")
     if path.suffix == ".npy":
-        return as_images(np.load(path, allow_pickle=False))
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:  # not an .npy file, truncated, pickled
+            raise InputError(f"{path} is not a readable .npy array ({type(err).__name__}: "
+                             f"{_first_line(err)})") from None
+        return as_images(array)
     if path.suffix == ".pt":
-        content = torch.load(path, map_location="cpu", weights_only=True)
+        content = read_torch_file(path)
         if isinstance(content, dict) and "kind" in content:
-            raise ValueError(f"{path} is a model checkpoint; draw images from it with "
+            raise InputError(f"{path} is a model checkpoint; draw images from it with "
                              "samples_from_checkpoint(path, n)")
         if not torch.is_tensor(content):
-            raise ValueError(f"{path} holds a {type(content).__name__}, not a tensor of images")
+            raise InputError(f"{path} holds a {type(content).__name__}, not a tensor of images")
         return as_images(content)
-    raise ValueError(f"unsupported samples file {path}: use .pt, .npy or a folder of PNGs")
+    raise InputError(f"unsupported samples file {path}: use .pt, .npy or a folder of PNGs")
+
+
+def _first_line(err: BaseException) -> str:
+    """The first sentence of an error message (torch's go on with advice that does not
+    apply here, such as loading with ``weights_only=False``)."""
+    text = str(err)
+    return text.splitlines()[0].split(". ")[0] if text else ""
+
+
+def read_torch_file(path: str | Path):
+    """``torch.load(path, weights_only=True)`` on the CPU; a file it cannot read (truncated,
+    not a torch file, pickled code) raises :class:`~genmodels.errors.InputError`."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # whatever torch.load raises on a bad file, as load_checkpoint
+        raise InputError(f"{path} is corrupt or not a torch file ({type(err).__name__}: "
+                         f"{_first_line(err)})") from None
 
 
 def samples_from_checkpoint(path: str | Path, n: int, seed: int = 0, batch_size: int = 1000,
@@ -136,12 +166,22 @@ def samples_from_checkpoint(path: str | Path, n: int, seed: int = 0, batch_size:
 
     model = load(path, device)
     if not hasattr(model, "sample"):
-        raise ValueError(f"{path} holds a {model.kind}, which cannot sample")
+        raise InputError(f"{path} holds a {model.kind}, which cannot sample")
+    return draw_samples(model, n, seed, batch_size).clamp(0, 1)
+
+
+def draw_samples(model, n: int, seed: int = 0, batch_size: int = 1000) -> Tensor:
+    """``n`` raw samples of ``model`` on the CPU (images as ``model.sample`` returns them,
+    unclamped; points (n, 2) for a 2-D mixture), drawn in batches from one ``torch.Generator``
+    seeded with ``seed`` on the model's device, with a progress bar."""
+    device = next(model.parameters()).device
     generator = torch.Generator(device).manual_seed(seed)
-    with torch.no_grad():
-        batches = [model.sample(min(batch_size, n - start), generator=generator).cpu()
-                   for start in range(0, n, batch_size)]
-    return torch.cat(batches).clamp(0, 1)
+    batches = []
+    with torch.no_grad(), progress(total=n, desc="sampling", unit="img") as bar:
+        for start in range(0, n, batch_size):
+            batches.append(model.sample(min(batch_size, n - start), generator=generator).cpu())
+            bar.update(len(batches[-1]))
+    return torch.cat(batches)
 
 
 def reference_images(name: str = "mnist-test", root: str | Path | None = None,
@@ -153,7 +193,7 @@ def reference_images(name: str = "mnist-test", root: str | Path | None = None,
     Stacked MNIST images built from the split (``genmodels.data.stacked_mnist``).
     """
     if name not in REFERENCES:
-        raise ValueError(f"unknown reference {name!r}; choose one of {', '.join(REFERENCES)}")
+        raise InputError(f"unknown reference {name!r}; choose one of {', '.join(REFERENCES)}")
     dataset, split = REFERENCES[name]
     data = load_images(dataset, split, root)
     if name.startswith("stacked-"):
@@ -201,22 +241,31 @@ def evaluate_samples(samples: Tensor, reference: Tensor, metrics: Sequence[str] 
     """
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
-        raise ValueError(f"unknown metrics {unknown}; choose from {', '.join(METRICS)}")
+        raise InputError(f"unknown metrics {unknown}; choose from {', '.join(METRICS)}")
     generator = torch.Generator().manual_seed(seed)  # draw first: convert only what is used
     samples = as_images(_subsample(torch.as_tensor(samples), n, generator))
     reference = as_images(_subsample(torch.as_tensor(reference), n, generator))
     if samples.shape[1] != reference.shape[1]:
-        raise ValueError(f"samples have {samples.shape[1]} channels but the reference has "
+        raise InputError(f"samples have {samples.shape[1]} channels but the reference has "
                          f"{reference.shape[1]}")
+    need = k + 1 if "prdc" in metrics else 2 if set(metrics) & {"fid", "kid", "ndb"} else 1
+    if min(len(samples), len(reference)) < need:
+        raise InputError(f"{len(samples)} samples and {len(reference)} reference images: the "
+                         f"metrics {', '.join(metrics)} need at least {need} of each")
     report: dict = {"n_samples": len(samples), "n_reference": len(reference),
                     "channels": samples.shape[1], "features": FEATURES, "seed": seed}
     seconds: dict[str, float] = {}
     start = time.perf_counter()
+    stages = (["features"] if set(metrics) - {"ndb"} else []) + list(metrics)
+    bar = progress(total=len(stages), desc="metrics", unit="stage")
     if set(metrics) - {"ndb"}:
+        bar.set_postfix_str("features", refresh=False)
         features, digits = mnist_features_and_labels(samples, batch_size)
         reference_features, reference_digits = mnist_features_and_labels(reference, batch_size)
         seconds["features"] = time.perf_counter() - start
+        bar.update()
     for metric in metrics:
+        bar.set_postfix_str(metric, refresh=False)
         start = time.perf_counter()
         if metric == "fid":
             result = frechet_distance(reference_features, features)
@@ -253,6 +302,8 @@ def evaluate_samples(samples: Tensor, reference: Tensor, metrics: Sequence[str] 
                                "reference_kl_to_uniform": reference_histogram.kl_to_uniform,
                                "reference_counts": list(reference_histogram.counts)}
         seconds[metric] = time.perf_counter() - start
+        bar.update()
+    bar.close()
     report["seconds"] = {name: round(value, 3) for name, value in seconds.items()}
     return report
 

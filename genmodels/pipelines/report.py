@@ -1,6 +1,7 @@
 """``genmodels report RUN_DIR``: a one-page Markdown report of a trained VAE, the demo's last
 step. It writes a sample grid, an interpolation, the 15-digit inpainting figure and a short
-diversity report (classes covered, Vendi, FID on the shipped classifier's features)."""
+diversity report (classes covered, Vendi, FID on the shipped classifier's features). Every
+file is written once every number is in."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import json
 from pathlib import Path
 
 import torch
+
+from genmodels.errors import InputError
+from genmodels.progress import progress, tick_on_forward, tick_on_optimizer_step
 
 N_SAMPLES = 2000  # samples behind the FID, Vendi and class-coverage numbers
 
@@ -24,11 +28,13 @@ def diversity(model, reference: torch.Tensor, seed: int = 0, repeats: int = 20,
     oracle = classifier()
     samples = model.sample(N_SAMPLES, torch.Generator().manual_seed(seed)).clamp(0, 1)
     covered_iid, covered_quantized = [], []
-    for repeat in range(repeats):
-        iid = model.sample(10, torch.Generator().manual_seed(1000 + repeat)).clamp(0, 1)
-        quantized = diverse_samples(model, 10, seed=repeat, steps=quantize_steps).clamp(0, 1)
-        covered_iid.append(len(set(oracle(iid).argmax(1).tolist())))
-        covered_quantized.append(len(set(oracle(quantized).argmax(1).tolist())))
+    with progress(total=repeats * quantize_steps, desc="diversity (quantization)",
+                  unit="step") as bar, tick_on_optimizer_step(bar):
+        for repeat in range(repeats):
+            iid = model.sample(10, torch.Generator().manual_seed(1000 + repeat)).clamp(0, 1)
+            quantized = diverse_samples(model, 10, seed=repeat, steps=quantize_steps).clamp(0, 1)
+            covered_iid.append(len(set(oracle(iid).argmax(1).tolist())))
+            covered_quantized.append(len(set(oracle(quantized).argmax(1).tolist())))
     return {
         "fid_mnist": float(fid(samples, reference[:N_SAMPLES])),
         "vendi": float(vendi_score(mnist_features(samples))),
@@ -41,25 +47,30 @@ def diversity(model, reference: torch.Tensor, seed: int = 0, repeats: int = 20,
 def write_report(run: str | Path, data_root: str | None = None, seed: int = 0,
                  repeats: int = 20, quantize_steps: int = 200) -> Path:
     """Figures and ``report.md`` in ``run`` for the VAE saved there."""
-    from genmodels import load
+    from genmodels import classifier, load
     from genmodels.inpaint import fifteen_digits_figure, held_out_images, run_inpainting
+    from genmodels.inpaint.command import decoder_passes
     from genmodels.latent import image_table, interpolate
     from genmodels.plots import save_image_grid
 
     run = Path(run)
     model = load(run)
     if not hasattr(model, "encode"):
-        raise ValueError(f"{run} holds a {model.kind}; the report needs a VAE")
+        raise InputError(f"{run} holds a {model.kind}; the report needs a VAE")
+    classifier()  # its weights are checked (sha256) before any work rather than after
     images, labels = held_out_images(model.run_config.data, root=data_root, seed=seed)
-    save_image_grid(model.sample(64, torch.Generator().manual_seed(seed)), run / "samples.png")
+    samples = model.sample(64, torch.Generator().manual_seed(seed))
     pairs = [(0, 1), (2, 3), (4, 5), (6, 7)]
-    image_table(torch.stack([interpolate(model, images[i], images[j], 10) for i, j in pairs]),
-                run / "interpolation.png")
-    result = run_inpainting(model, images, labels, "top", "mwg", n=15, samples=8, seed=seed,
-                            final="mean")
+    interpolation = torch.stack([interpolate(model, images[i], images[j], 10) for i, j in pairs])
+    with progress(total=decoder_passes("mwg", {}, 15), desc="inpainting (15 digits)",
+                  unit="pass") as bar, tick_on_forward(model.decoder, bar):
+        result = run_inpainting(model, images, labels, "top", "mwg", n=15, samples=8, seed=seed,
+                                final="mean")
+    numbers = diversity(model, images.clamp(0, 1), seed, repeats, quantize_steps)
+    save_image_grid(samples, run / "samples.png")  # the files, now that all is computed
+    image_table(interpolation, run / "interpolation.png")
     fifteen_digits_figure(result["inputs"], result["mask"], result["completions"],
                           result["truth"], run / "inpainting.png", labels=result["labels"])
-    numbers = diversity(model, images.clamp(0, 1), seed, repeats, quantize_steps)
     (run / "diversity.json").write_text(json.dumps(numbers, indent=2) + "\n")
     rows = [
         (f"FID on the shipped classifier's features ({N_SAMPLES} samples vs test)",

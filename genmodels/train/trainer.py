@@ -282,8 +282,8 @@ class Trainer:
     def _stop(self, what: str) -> None:
         kept = self.out / "checkpoint.pt"
         raise NonFiniteLossError(
-            f"{what}. The run stopped; "
-            + (f"the last good checkpoint {kept} is kept. " if kept.exists() else "")
+            f"{what}. The run stopped"
+            + (f"; the last good checkpoint {kept} is kept. " if kept.exists() else ". ")
             + "Try a lower train.lr, train.grad_clip=1.0, or check the data.")
 
     def _check_finite_weights(self) -> None:
