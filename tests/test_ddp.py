@@ -19,34 +19,34 @@ from genmodels.train import load_checkpoint
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 
-# Trains a config with hooks that record, on each rank, the generator's first input z (GAN)
-# or the first reparameterisation noise ε = (z - μ) / σ of the VAE's encoder output.
+# Trains each config RUN.toml into RUN/ with hooks that record, on each rank, the generator's
+# first input z (GAN) or the first reparameterisation noise ε = (z - μ) / σ of the VAE.
 RECORD_NOISE = '''
 import sys
 import torch
 from genmodels.config import load_config
 from genmodels.train import Trainer
 
-config_path, out, data_root = sys.argv[1:]
-trainer = Trainer(load_config(config_path), out, data_root=data_root)
-model, seen = trainer.model, {}
+data_root, *config_paths = sys.argv[1:]
+for config_path in config_paths:
+    out = config_path.removesuffix(".toml")
+    trainer = Trainer(load_config(config_path), out, data_root=data_root)
+    model, seen = trainer.model, {}
 
+    def keep(key, value):  # a hook that returns None leaves the forward pass as it is
+        seen.setdefault(key, value.detach().clone())
 
-def keep(key, value):  # a hook that returns None leaves the forward pass as it is
-    seen.setdefault(key, value.detach().clone())
-
-
-if trainer.config.kind == "gan":
-    model.generator.register_forward_pre_hook(lambda m, args: keep("z", args[0]))
-else:
-    model.encoder.register_forward_hook(lambda m, args, h: keep("h", h))
-    model.decoder.register_forward_pre_hook(lambda m, args: keep("z", args[0]))
-trainer.fit()
-noise = dict(seen)
-if "h" in noise:
-    mu, log_var = noise.pop("h").chunk(2, dim=1)
-    noise["z"] = (noise["z"] - mu) / torch.exp(0.5 * log_var)
-torch.save(noise["z"], f"{out}/noise_rank{trainer.rank}.pt")
+    if trainer.config.kind == "gan":
+        model.generator.register_forward_pre_hook(lambda m, args: keep("z", args[0]))
+    else:
+        model.encoder.register_forward_hook(lambda m, args, h: keep("h", h))
+        model.decoder.register_forward_pre_hook(lambda m, args: keep("z", args[0]))
+    trainer.fit()
+    noise = dict(seen)
+    if "h" in noise:
+        mu, log_var = noise.pop("h").chunk(2, dim=1)
+        noise["z"] = (noise["z"] - mu) / torch.exp(0.5 * log_var)
+    torch.save(noise["z"], f"{out}/noise_rank{trainer.rank}.pt")
 '''
 
 
@@ -67,20 +67,21 @@ def test_ranks_draw_their_own_noise(tmp_path, data_root):
     script.write_text(RECORD_NOISE)
     vae = {"model": {"kind": "vae", "net": "mlp", "hidden": [32], "latent_dim": 4},
            "data": {"view": "dynamic_binary", "subset": 512}, "train": {"batch_size": 64}}
-    for name, sections in {"gan": gan_ring(), "vae": vae}.items():
+    runs = {"gan": gan_ring(), "vae": vae}
+    for name, sections in runs.items():
         config = tiny_config(**sections)
         config.train.max_steps = 2
         (tmp_path / f"{name}.toml").write_text(dump_toml(config))
-        out = tmp_path / name
-        torchrun(str(script), str(tmp_path / f"{name}.toml"), str(out), data_root)
-        first, second = (torch.load(out / f"noise_rank{r}.pt") for r in (0, 1))
+    torchrun(str(script), data_root, *(str(tmp_path / f"{name}.toml") for name in runs))
+    for name in runs:
+        first, second = (torch.load(tmp_path / name / f"noise_rank{r}.pt") for r in (0, 1))
         assert first.shape == second.shape == (32, 4)  # each rank's half of the batch of 64
         # independent N(0, 1) draws: no row of one rank appears in the other's
         assert torch.cdist(first, second).min() > 1e-3, f"{name}: ranks share their noise"
 
 
 def test_ddp_resume_after_sigkill_is_bit_identical(tmp_path, data_root):
-    config = tiny_config(**gan_ring(max_steps=1500, checkpoint_every=100, ema=0.9))
+    config = tiny_config(**gan_ring(max_steps=600, checkpoint_every=50, ema=0.9))
     config.train.eval_every = 10**6
     (tmp_path / "run.toml").write_text(dump_toml(config))
     args = ["-m", "genmodels.cli", "train", str(tmp_path / "run.toml"), "--data-root", data_root]
@@ -92,12 +93,12 @@ def test_ddp_resume_after_sigkill_is_bit_identical(tmp_path, data_root):
     deadline = time.monotonic() + 240
     while not checkpoint.exists() and killed.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
-    time.sleep(0.5)
+    time.sleep(0.2)
     os.killpg(killed.pid, signal.SIGKILL)  # torchrun and both workers at once
     killed.wait()
     assert killed.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     state = load_checkpoint(checkpoint)
-    assert 0 < state["step"] < 1500 and not (tmp_path / "killed" / "final.pt").exists()
+    assert 0 < state["step"] < 600 and not (tmp_path / "killed" / "final.pt").exists()
     assert len(state["ranks"]) == 2  # every rank's RNG state is saved
     assert not torch.equal(state["ranks"][0]["rng"]["torch"], state["ranks"][1]["rng"]["torch"])
 

@@ -448,30 +448,31 @@ class Trainer:
             self.interrupted = True
             signal.signal(signal.SIGINT, previous)
 
-        try:
-            previous = signal.signal(signal.SIGINT, handler)
-        except ValueError:  # not the main thread
+        with _sigint_handler(handler) as previous:
             yield
-            return
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def _sigint_handler(handler: Any):
+    """Ctrl-C calls ``handler`` inside the block; yields the handler it replaced (None off the
+    main thread, where Python cannot catch signals) and puts it back at the end."""
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread
+        yield None
+        return
+    try:
+        yield previous
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextmanager
 def _sigint_deferred():
-    """Hold Ctrl-C while a file is written, then raise KeyboardInterrupt once it is whole."""
+    """Hold Ctrl-C while a file is written, then act on it once the file is whole."""
     pressed: list[int] = []
-    try:
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
-    except ValueError:  # not the main thread
+    with _sigint_handler(lambda signum, frame: pressed.append(signum)) as previous:
         yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
     if pressed and callable(previous):  # the run's handler (finish the step, then stop) or
         previous(signal.SIGINT, None)   # Python's default one (KeyboardInterrupt)
     elif pressed and previous == signal.SIG_DFL:
