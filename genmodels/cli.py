@@ -189,6 +189,7 @@ def _sample(args: argparse.Namespace) -> int:
     import numpy as np
 
     from genmodels import load
+    from genmodels.models import Sampler
     from genmodels.pipelines.evaluate import draw_samples
     from genmodels.plots import save_image_grid, scatter_points
 
@@ -197,7 +198,7 @@ def _sample(args: argparse.Namespace) -> int:
         raise InputError(f"--out {args.out}: use .png for a grid of samples, or .npy or .pt for "
                          "the samples themselves")
     model = load(args.checkpoint)
-    if not hasattr(model, "sample"):
+    if not isinstance(model, Sampler):
         raise InputError(f"{args.checkpoint} holds a {model.kind}, which cannot sample")
     samples = draw_samples(model, args.n, args.seed)  # what `evaluate CHECKPOINT` draws
     if suffix in ARRAY_SUFFIXES:  # (N, C, H, W) float32 in [0, 1], or (N, 2) points

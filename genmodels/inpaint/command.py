@@ -49,13 +49,14 @@ def run(args: argparse.Namespace) -> int:
         make_mask,
         run_inpainting,
     )
+    from genmodels.models import LatentVariableModel
 
     try:  # read the mask first: a typo or a broken PNG fails before any work
         make_mask(args.mask, 1)
     except (ValueError, OSError, SyntaxError) as err:  # SyntaxError: PIL's broken PNG
         raise InputError(f"--mask {args.mask}: {err}") from None
     model = load(args.checkpoint)
-    if not hasattr(model, "encode"):
+    if not isinstance(model, LatentVariableModel):
         raise InputError(f"{args.checkpoint} holds a {model.kind}; inpainting needs a VAE")
     oracle = classifier() if model.input_shape[0] == 1 else None  # it reads 1-channel digits
     images, labels = held_out_images(model.run_config.data, root=args.data_root, seed=args.seed)

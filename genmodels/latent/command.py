@@ -29,9 +29,10 @@ def run(args: argparse.Namespace) -> int:
         traverse,
     )
     from genmodels.latent.quantize import quantize
+    from genmodels.models import LatentVariableModel
 
     model = load(args.checkpoint)
-    if not hasattr(model, "encode"):
+    if not isinstance(model, LatentVariableModel):
         raise InputError(f"{args.checkpoint} holds a {model.kind}; latent tools need a VAE")
     oracle = classifier() if args.tool == "quantize" else None  # fail early if tampered
     test = load_images(model.run_config.data.name.replace("stacked_mnist", "mnist"), "test",

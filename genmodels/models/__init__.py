@@ -1,9 +1,18 @@
 """Model kinds: each is a :class:`Model` subclass registered under its config ``kind``."""
 
-from genmodels.models.base import MODELS, Model, Phase, register
+from genmodels.models.base import (
+    MODELS,
+    LatentVariableModel,
+    LikelihoodModel,
+    Model,
+    Phase,
+    Sampler,
+    register,
+)
 from genmodels.models.classifier import Classifier, ClassifierConfig
 from genmodels.models.gan import GAN, GANConfig
 from genmodels.models.vae import IWAE, VAE, WAE, RadonSobolevAE, SlicedWAE
 
 __all__ = ["GAN", "IWAE", "MODELS", "VAE", "WAE", "Classifier", "ClassifierConfig", "GANConfig",
-           "Model", "Phase", "RadonSobolevAE", "SlicedWAE", "register"]
+           "LatentVariableModel", "LikelihoodModel", "Model", "Phase", "RadonSobolevAE",
+           "Sampler", "SlicedWAE", "register"]

@@ -3,10 +3,15 @@
 A model owns its networks and its objective. The :class:`~genmodels.train.Trainer` only asks it
 for its parameter groups (one optimiser each) and its training *phases*; evaluation and figures
 are optional hooks. Adding a model kind never means touching the loop.
+
+What a model can do beyond training is declared by the capability classes it inherits
+(:class:`Sampler`, :class:`LatentVariableModel`, :class:`LikelihoodModel`), and the command line,
+pipelines and tools ask ``isinstance(model, Sampler)``, never ``hasattr``.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +19,7 @@ from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
+from torch.distributions import Distribution
 
 Batch = tuple[Tensor, ...]
 Losses = dict[str, Tensor]
@@ -92,6 +98,42 @@ class Model(nn.Module):
     def figures(self, folder: Path, step: int, batch: Batch) -> list[Path]:
         """Write sample or prediction figures for ``step`` into ``folder``; return the paths."""
         return []
+
+
+class Sampler(ABC):
+    """A generative model: :meth:`sample` draws from it."""
+
+    @abstractmethod
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n samples: images (n, C, H, W) in [0, 1], or points (n, d) in data units."""
+
+
+class LatentVariableModel(Sampler):
+    """A model p(x) = ∫ p(x|z) p(z) dz with an encoder: the latent tools, quantization,
+    inpainting and the report work through these four members."""
+
+    latent_dim: int
+
+    @abstractmethod
+    def encode(self, x: Tensor) -> Distribution:
+        """q(z|x) for images x (N, C, H, W): batch shape (N,), event shape (latent_dim,)."""
+
+    @abstractmethod
+    def decode(self, z: Tensor) -> Distribution:
+        """p(x|z) for codes (..., latent_dim): event shape (C, H, W)."""
+
+    @abstractmethod
+    def prior(self) -> Distribution:
+        """p(z), event shape (latent_dim,)."""
+
+
+class LikelihoodModel(ABC):
+    """A model with an importance-sampled log-likelihood; its config's ``eval_samples`` is the k
+    that :meth:`Model.evaluate` uses for the held-out NLL (0: off)."""
+
+    @abstractmethod
+    def log_likelihood(self, x: Tensor, k: int = 5000) -> Tensor:
+        """(N,) estimate of log p(x) in nats per image with k importance samples."""
 
 
 MODELS: dict[str, type[Model]] = {}

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from genmodels.config import Config, ConfigError, check_ranges
-from genmodels.models.base import Batch, Losses, Model, Phase, register
+from genmodels.models.base import Batch, Losses, Model, Phase, Sampler, register
 from genmodels.models.gan_losses import CRITIC_LOSSES, GENERATOR_LOSSES, gradient_penalty
 from genmodels.models.partition import ChannelPartition, Partition
 from genmodels.nets import ConvDecoder, ConvEncoder, mlp
@@ -100,7 +100,7 @@ def kernel_distance(kind: str, fake: Tensor, real: Tensor) -> Tensor:
 
 
 @register
-class GAN(Model):
+class GAN(Model, Sampler):
     kind = "gan"
     Config = GANConfig
 

@@ -24,7 +24,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
-from genmodels.models.base import Batch, Losses, Model, register
+from genmodels.models.base import (
+    Batch,
+    LatentVariableModel,
+    LikelihoodModel,
+    Losses,
+    Model,
+    register,
+)
 from genmodels.models.distributions import (
     PointMass,
     bernoulli_images,
@@ -70,7 +77,7 @@ class VAEConfig:
 
 
 @register
-class VAE(Model):
+class VAE(Model, LatentVariableModel, LikelihoodModel):
     """Gaussian-encoder VAE; with ``beta != 1`` a β-VAE. ``loss`` is the β-weighted objective,
     ``nelbo`` the true negative ELBO (they agree at β = 1)."""
 

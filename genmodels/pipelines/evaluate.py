@@ -163,9 +163,10 @@ def samples_from_checkpoint(path: str | Path, n: int, seed: int = 0, batch_size:
     overshoot). Raises ValueError for a model that cannot sample.
     """
     from genmodels import load
+    from genmodels.models import Sampler
 
     model = load(path, device)
-    if not hasattr(model, "sample"):
+    if not isinstance(model, Sampler):
         raise InputError(f"{path} holds a {model.kind}, which cannot sample")
     return draw_samples(model, n, seed, batch_size).clamp(0, 1)
 

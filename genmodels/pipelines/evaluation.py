@@ -24,7 +24,7 @@ import torch
 from genmodels.data.build import TOY_DATASETS, build_data
 from genmodels.errors import InputError
 from genmodels.metrics import mixture_modes
-from genmodels.models.base import Model
+from genmodels.models.base import LikelihoodModel, Model, Sampler
 from genmodels.pipelines.evaluate import (
     METRICS,
     REFERENCES,
@@ -75,19 +75,19 @@ def held_out_numbers(model: Model, n: int = 0, k: int = 5000, batch_size: int = 
     the view it was trained on; VAEs estimate the NLL with ``k`` importance samples (0: ELBO
     only). Seeded by the caller."""
     config = model.run_config
-    if hasattr(model.config, "eval_samples"):
+    has_likelihood = isinstance(model, LikelihoodModel)
+    if has_likelihood:
         model.config.eval_samples = k
     data = build_data(dataclasses.replace(config.data, subset=0, eval_batch_size=batch_size),
                       config.train.batch_size, root=data_root, seed=config.train.seed)
     available = len(data.eval.tensors[0])
     n = min(n or available, available)
     start = time.perf_counter()
-    desc = f"held-out NLL (k = {k})" if k and hasattr(model.config, "eval_samples") else \
-        "held-out"
+    desc = f"held-out NLL (k = {k})" if k and has_likelihood else "held-out"
     with torch.no_grad():
         numbers = model.evaluate(first_examples(data.eval, n, desc))
     return {"dataset": config.data.name, "view": config.data.view, "examples": n,
-            "importance_samples": k if hasattr(model.config, "eval_samples") else None,
+            "importance_samples": k if has_likelihood else None,
             **numbers, "seconds": round(time.perf_counter() - start, 1)}
 
 
@@ -138,7 +138,7 @@ def evaluate_source(source: str | Path, reference: str | None = None,
     model = load(source)
     dataset = model.run_config.data.name
     is_toy = dataset in TOY_DATASETS
-    can_sample = hasattr(model, "sample")
+    can_sample = isinstance(model, Sampler)
     if metrics is None:
         metrics = ["held_out"] + (["mixture"] if is_toy else list(METRICS) if can_sample else [])
     if not can_sample and set(metrics) - {"held_out"}:

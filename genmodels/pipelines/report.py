@@ -51,11 +51,12 @@ def write_report(run: str | Path, data_root: str | None = None, seed: int = 0,
     from genmodels.inpaint import fifteen_digits_figure, held_out_images, run_inpainting
     from genmodels.inpaint.command import decoder_passes
     from genmodels.latent import image_table, interpolate
+    from genmodels.models import LatentVariableModel
     from genmodels.plots import save_image_grid
 
     run = Path(run)
     model = load(run)
-    if not hasattr(model, "encode"):
+    if not isinstance(model, LatentVariableModel):
         raise InputError(f"{run} holds a {model.kind}; the report needs a VAE")
     classifier()  # its weights are checked (sha256) before any work rather than after
     images, labels = held_out_images(model.run_config.data, root=data_root, seed=seed)

@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -56,6 +56,7 @@ from genmodels.metrics import (
     vendi_score,
 )
 from genmodels.metrics.modes import STACKED_MNIST_MODES
+from genmodels.models.base import Sampler
 
 if TYPE_CHECKING:
     from genmodels.train.trainer import Trainer
@@ -64,10 +65,6 @@ IMAGE_MODES = {"mnist": 10, "stacked_mnist": STACKED_MNIST_MODES}
 MONITORED = (*TOY_DATASETS, *IMAGE_MODES)
 GRID_SIZE = 64  # images in a monitor figure
 SAMPLE_BATCH = 1000
-
-
-class Sampler(Protocol):
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor: ...
 
 
 class ModeCollapseWarning(UserWarning):
@@ -118,7 +115,7 @@ class ModeMonitor:
         from genmodels.plots import read_metrics
 
         config = trainer.config
-        if not hasattr(trainer.model, "sample"):
+        if not isinstance(trainer.model, Sampler):
             raise ConfigError(f"train.monitor_every needs a model with sample(n); a "
                               f"{config.kind} has none")
         monitor = cls(config.data.name, trainer.data.eval.tensors[0], config.train.monitor_every,

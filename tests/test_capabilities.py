@@ -1,0 +1,71 @@
+"""Capabilities are declared by the classes a model inherits, never guessed from its members."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+from conftest import ROOT
+
+from genmodels.cli import main
+from genmodels.config import config_from_dict
+from genmodels.models import (
+    MODELS,
+    LatentVariableModel,
+    LikelihoodModel,
+    Model,
+    Sampler,
+    register,
+)
+from genmodels.train import save_checkpoint
+
+
+def test_every_model_kind_declares_what_it_can_do():
+    declared = {kind: (issubclass(cls, Sampler), issubclass(cls, LatentVariableModel),
+                       issubclass(cls, LikelihoodModel)) for kind, cls in MODELS.items()
+                if not kind.startswith("test_")}
+    assert declared.pop("classifier") == (False, False, False)
+    assert declared.pop("gan") == (True, False, False)
+    assert set(declared.values()) == {(True, True, True)}  # the VAE family
+
+
+@dataclass
+class LooksLikeASamplerConfig:
+    width: int = 2
+
+
+@register
+class LooksLikeASampler(Model):
+    """Has a ``sample`` method but does not declare :class:`Sampler`."""
+
+    kind = "test_looks_like_a_sampler"
+    Config = LooksLikeASamplerConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.linear = torch.nn.Linear(config.width, config.width)
+
+    def sample(self, n, generator=None):
+        return torch.rand(n, 1, 28, 28, generator=generator)
+
+
+def test_a_model_that_does_not_declare_sampling_cannot_sample(tmp_path, capsys):
+    config = config_from_dict({"model": {"kind": "test_looks_like_a_sampler"}})
+    model = LooksLikeASampler(config.model)
+    save_checkpoint({"format": "genmodels/model/1", "kind": config.kind,
+                     "config": config.to_dict(), "model": model.state_dict(), "ema": None},
+                    tmp_path / "final.pt")
+    assert main(["sample", str(tmp_path), "--out", str(tmp_path / "x.png")]) == 2
+    assert "cannot sample" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_no_capability_is_guessed_with_hasattr():
+    guess = re.compile(r"hasattr\([^,]+, *['\"](sample|encode|decode|prior|log_likelihood|"
+                       r"eval_samples)['\"]")
+    offenders = [f"{path.relative_to(ROOT)}:{number}"
+                 for path in sorted((ROOT / "genmodels").rglob("*.py"))
+                 for number, line in enumerate(path.read_text().splitlines(), 1)
+                 if guess.search(line)]
+    assert offenders == []
