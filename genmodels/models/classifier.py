@@ -55,11 +55,9 @@ class Classifier(Model):
         if c.net == "cnn":
             self.net = ConvNet(c.in_channels, c.channels, c.feature_dim, c.num_classes,
                                c.dropout, c.batch_norm)
-        elif c.net == "mlp":
+        else:  # mlp (ClassifierConfig has checked the net)
             self.net = MLPNet((c.in_channels, 28, 28), c.hidden, c.num_classes, c.dropout,
                               c.batch_norm)
-        else:
-            raise ValueError(f"model.net = {c.net!r}; choose 'cnn' or 'mlp'")
 
     def forward(self, x: Tensor) -> Tensor:
         """(N, C, 28, 28) in [0, 1] -> logits (N, num_classes)."""

@@ -106,9 +106,7 @@ class GAN(Model, Sampler):
 
     def __init__(self, config: GANConfig) -> None:
         super().__init__(config)
-        c = config
-        if c.loss not in LOSSES:
-            raise ValueError(f"model.loss = {c.loss!r}; choose one of: {', '.join(LOSSES)}")
+        c = config  # GANConfig has checked the net, the loss and the widths
         self.latent_dim = c.latent_dim
         groups = c.in_channels if c.channel_cells else 1  # cells per sample
         code_dim = c.latent_dim + (CELL_EMBEDDING * groups if c.clusters else 0)
@@ -118,7 +116,7 @@ class GAN(Model, Sampler):
             self.generator = mlp([code_dim, *c.hidden, c.data_dim])
             critic = mlp([c.data_dim * c.pack, *c.hidden, 1], activation=leaky)
             first_width = c.hidden[0]
-        elif c.net == "dcgan":
+        else:  # dcgan
             self.input_shape = (c.in_channels, 28, 28)
             self.generator = nn.Sequential(
                 ConvDecoder(code_dim, list(reversed(c.channels)), c.in_channels,
@@ -126,8 +124,6 @@ class GAN(Model, Sampler):
             critic = ConvEncoder(c.in_channels * c.pack, c.channels, 1, activation=leaky,
                                  batch_norm=not c.spectral_norm and c.loss != "wgan_gp")
             first_width = c.channels[0]
-        else:
-            raise ValueError(f"model.net = {c.net!r}; choose 'mlp' or 'dcgan'")
         if c.spectral_norm:
             for module in critic.modules():
                 if isinstance(module, (nn.Linear, nn.Conv2d)):

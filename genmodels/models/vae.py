@@ -87,9 +87,7 @@ class VAE(Model, LatentVariableModel, LikelihoodModel):
 
     def __init__(self, config: VAEConfig) -> None:
         super().__init__(config)
-        c = config
-        if c.likelihood not in ("bernoulli", "gaussian"):
-            raise ValueError(f"model.likelihood = {c.likelihood!r}; choose bernoulli or gaussian")
+        c = config  # VAEConfig has checked the net, the likelihood and the widths
         self.latent_dim = c.latent_dim
         self.input_shape = (c.in_channels, 28, 28)
         codes = c.latent_dim * (1 if self.deterministic_encoder else 2)
@@ -269,9 +267,6 @@ class LatentMatchingAE(VAE):
 
     def __init__(self, config: AutoEncoderConfig) -> None:
         self.deterministic_encoder = config.deterministic
-        if config.reconstruction not in ("sse", "mse", "nll"):
-            raise ValueError(f"model.reconstruction = {config.reconstruction!r}; "
-                             "choose sse, mse or nll")
         super().__init__(config)
 
     def penalty(self, z: Tensor) -> Tensor:
