@@ -165,7 +165,7 @@ def _accuracy(args: argparse.Namespace) -> int:
     from genmodels.models import Classifier
 
     start = time.perf_counter()
-    model = load(args.checkpoint) if args.checkpoint else classifier()
+    model = load(args.checkpoint) if args.checkpoint else classifier(args.dataset)
     if not isinstance(model, Classifier):
         raise InputError(f"{args.checkpoint} holds a {model.kind}; accuracy needs a classifier "
                          "(a run of [model] kind = \"classifier\")")
@@ -279,7 +279,8 @@ def parser() -> argparse.ArgumentParser:
 
     accuracy = sub.add_parser("accuracy", help="test accuracy of a classifier")
     accuracy.add_argument("checkpoint", nargs="?",
-                          help="final.pt or run directory (default: the shipped MNIST CNN)")
+                          help="final.pt or run directory (default: the shipped CNN of "
+                               "--dataset)")
     accuracy.add_argument("--dataset", default="mnist", choices=["mnist", "fashion"],
                           help="whose test split")
     accuracy.add_argument("--data-root", help="data folder (default: $GENMODELS_DATA, then "

@@ -58,17 +58,24 @@ def sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def classifier(device: str | torch.device = "cpu") -> Classifier:
-    """The shipped MNIST CNN (see ``genmodels/weights/mnist_cnn.json``), frozen, in eval mode.
+SHIPPED_CLASSIFIERS = ("mnist", "fashion")  # genmodels/weights/{dataset}_cnn.pt and .json
+
+
+def classifier(dataset: str = "mnist", device: str | torch.device = "cpu") -> Classifier:
+    """The shipped CNN of ``dataset`` (mnist or fashion; see ``genmodels/weights/*_cnn.json``),
+    frozen, in eval mode, its sha256 checked against its card.
 
     Takes (N, 1, 28, 28) images in [0, 1] and returns logits (N, 10); ``.features(x)`` gives
     the 128-d penultimate layer used by the metrics (FID on classifier features, mode counts).
     """
-    path = WEIGHTS / "mnist_cnn.pt"
-    card = json.loads((WEIGHTS / "mnist_cnn.json").read_text())
+    if dataset not in SHIPPED_CLASSIFIERS:
+        raise CheckpointError(f"no shipped classifier for {dataset!r}; genmodels ships one for "
+                              f"{', '.join(SHIPPED_CLASSIFIERS)}")
+    path = WEIGHTS / f"{dataset}_cnn.pt"
+    card = json.loads((WEIGHTS / f"{dataset}_cnn.json").read_text())
     if sha256(path) != card["sha256"]:
-        raise CheckpointError(f"{path} does not match the sha256 in mnist_cnn.json; reinstall "
-                              f"genmodels or rebuild it with: {card['command']}")
+        raise CheckpointError(f"{path} does not match the sha256 in {dataset}_cnn.json; "
+                              f"reinstall genmodels or rebuild it with: {card['command']}")
     model = load(path, device)
     model.requires_grad_(False)
     return model

@@ -51,17 +51,20 @@ def test_bad_inputs_are_clear_errors():
         make(net="resnet")
 
 
-def test_shipped_classifier(data_root):
-    card = json.loads((io.WEIGHTS / "mnist_cnn.json").read_text())
-    assert (io.WEIGHTS / "mnist_cnn.pt").stat().st_size <= 2_000_000
-    model = genmodels.classifier()
+@pytest.mark.parametrize("dataset, on_3000, target", [("mnist", 0.99, 0.993),
+                                                     ("fashion", 0.92, 0.93)])
+def test_shipped_classifier(data_root, dataset, on_3000, target):
+    card = json.loads((io.WEIGHTS / f"{dataset}_cnn.json").read_text())
+    assert (io.WEIGHTS / f"{dataset}_cnn.pt").stat().st_size <= 2_000_000
+    model = genmodels.classifier(dataset)
+    assert model.run_config.data.name == dataset
     assert not model.training and not any(p.requires_grad for p in model.parameters())
-    test = load_images("mnist", "test", data_root)
+    test = load_images(dataset, "test", data_root)
     x, y = to_unit(test.images[:3000]), test.labels[:3000]
     logits = model(x)
     assert logits.shape == (3000, 10)
     accuracy = float((logits.argmax(1) == y).float().mean())
-    assert accuracy >= 0.99 and card["test_accuracy"] >= 0.993
+    assert accuracy >= on_3000 and card["test_accuracy"] >= target
     features = model.features(x[:100])
     assert features.shape == (100, 128) and features.min() >= 0  # after a ReLU
     assert count_parameters(model) < 500_000
@@ -76,3 +79,5 @@ def test_tampered_weights_are_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(io, "WEIGHTS", tmp_path)
     with pytest.raises(CheckpointError, match="sha256"):
         genmodels.classifier()
+    with pytest.raises(CheckpointError, match="ships one for mnist, fashion"):
+        genmodels.classifier("cifar10")

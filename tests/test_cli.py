@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -11,15 +12,18 @@ import genmodels
 from genmodels.cli import main
 from genmodels.config import load_config
 from genmodels.data import load_images, to_unit
+from genmodels.io import WEIGHTS
 from genmodels.models import MODELS
 from genmodels.summary import count_parameters
 
 
-def test_accuracy_of_the_shipped_classifier(capsys, data_root):
-    assert main(["accuracy", "--data-root", data_root]) == 0
+@pytest.mark.parametrize("dataset, target", [("mnist", 0.993), ("fashion", 0.93)])
+def test_accuracy_of_the_shipped_classifier(capsys, data_root, dataset, target):
+    assert main(["accuracy", "--dataset", dataset, "--data-root", data_root]) == 0
     line = capsys.readouterr().out.strip()
     match = re.fullmatch(r"accuracy (\d\.\d{4})", line)
-    assert match and float(match.group(1)) >= 0.993
+    card = json.loads((WEIGHTS / f"{dataset}_cnn.json").read_text())
+    assert match and float(match.group(1)) == card["test_accuracy"] >= target
 
 
 def test_train_then_accuracy_of_a_run(tmp_path, capsys, data_root):

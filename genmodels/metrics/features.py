@@ -62,7 +62,7 @@ def shipped_cnn(device: torch.device) -> nn.Module:
     it. Loaded, and its sha256 checked, once per device and process; frozen, in eval mode."""
     from genmodels.io import classifier
 
-    return classifier(device).net
+    return classifier(device=device).net
 
 
 def mnist_features_and_labels(images: Tensor, batch_size: int = 1000) -> tuple[Tensor, Tensor]:
