@@ -123,13 +123,13 @@ class Parser(argparse.ArgumentParser):
 
 def _train(args: argparse.Namespace) -> int:
     from genmodels.train import Trainer
+    from genmodels.train.run_dir import require_run
 
     if args.resume:
         out = Path(args.resume)
         config_path = args.config or out / "config.toml"
-        if not args.config and not (out / "config.toml").is_file():
-            raise InputError(f"{out} holds no run to resume (no config.toml); start one with: "
-                             f"genmodels train CONFIG.toml --out {out}")
+        if not args.config:
+            require_run(out)
     elif args.config:
         config_path = args.config
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

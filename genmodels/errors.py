@@ -21,4 +21,11 @@ class InputError(UserError, ValueError):
     library raised before)."""
 
 
-__all__ = ["InputError", "UserError"]
+def first_sentence(err: BaseException) -> str:
+    """The first sentence of an error's message: what went wrong, without advice that does
+    not apply (torch.load's goes on about ``weights_only=False``)."""
+    text = str(err)
+    return text.splitlines()[0].split(". ")[0] if text else ""
+
+
+__all__ = ["InputError", "UserError", "first_sentence"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import torch
 from genmodels.config import config_from_dict
 from genmodels.models import MODELS, Classifier, Model
 from genmodels.train.checkpoint import CheckpointError, load_checkpoint
+from genmodels.utils import sha256
 
 WEIGHTS = Path(__file__).parent / "weights"
 
@@ -48,14 +48,6 @@ def load(path: str | Path, device: str | torch.device = "cpu", ema: bool = True)
                               "the run diverged: use an earlier checkpoint or retrain")
     model.run_config = config
     return model.to(device).eval()
-
-
-def sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 SHIPPED_CLASSIFIERS = ("mnist", "fashion")  # genmodels/weights/{dataset}_cnn.pt and .json

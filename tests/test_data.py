@@ -523,13 +523,13 @@ def test_checksums_verified_once_per_root(tmp_path, monkeypatch):
     from genmodels.data import images
 
     calls = []
-    sha256 = images._sha256
+    sha256 = images.sha256
 
     def counted(path):
         calls.append(Path(path).name)
         return sha256(path)
 
-    monkeypatch.setattr(images, "_sha256", counted)
+    monkeypatch.setattr(images, "sha256", counted)
     root = tmp_path / "root"
     raw = _data_copy(root, copy=("t10k-labels-idx1-ubyte",))
     before = sorted(p.relative_to(root) for p in root.rglob("*"))
@@ -553,7 +553,7 @@ def test_root_without_sha256sums_loads_as_before(tmp_path, monkeypatch):
     from genmodels.data import images
 
     calls = []
-    monkeypatch.setattr(images, "_sha256", lambda path: calls.append(path), raising=False)
+    monkeypatch.setattr(images, "sha256", lambda path: calls.append(path))
     _data_copy(tmp_path / "root", sums=False)
     test = load_images("mnist", "test", root=tmp_path / "root")
     assert torch.equal(test.images, load_images("mnist", "test", root=DATA_ROOT).images)

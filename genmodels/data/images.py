@@ -27,6 +27,7 @@ from torch import Tensor
 from torchvision import datasets
 
 from genmodels.errors import InputError, UserError
+from genmodels.utils import sha256
 
 DEFAULT_DATA_ROOT = Path("~/.cache/genmodels/data").expanduser()
 DATA_ENV = "GENMODELS_DATA"
@@ -156,14 +157,6 @@ def _check_idx(path: Path, kind: str, n: int, line: str | None) -> None:
                                line)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _stamp_path(data_root: Path) -> Path:
     key = hashlib.sha256(str(data_root).encode()).hexdigest()[:16]
     return cache_dir() / "checksums" / f"{key}.json"
@@ -188,7 +181,7 @@ def _verify_checksums(data_root: Path, relatives: list[str], sums: dict[str, str
         entry = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sums[relative]}
         if verified.get(relative) == entry:
             continue
-        actual = _sha256(path)
+        actual = sha256(path)
         if actual != sums[relative]:
             raise DataCorruptError(path, f"its SHA-256 is {actual}, but {data_root / CHECKSUMS} "
                                    f"lists {sums[relative]}", _checksum_line(sums, relative))

@@ -13,7 +13,8 @@ range (0, 2/a) of gradient descent.
 
 Gradient clipping (``max_grad_norm``) clips only the applied step, θ - h clip(g): h comes from
 the unclipped g and g̃, whose difference measures curvature. Clipping both would measure a change
-of direction instead (on a quadratic of curvatures 100 and 1, clip 1, h jumped to 671).
+of direction instead: on a quadratic of curvatures 100 and 1 from θ = (1, 1), h = 0.01, clip 1,
+h then froze at 0.0100-0.0105 over 30 steps, where the unclipped rate goes from 0.011 up to 0.19.
 """
 
 from __future__ import annotations
@@ -104,8 +105,7 @@ class SGDG2(Optimizer):
         h_opt = 2 * h * dot / square if dot > 0 else h
         h = beta * h + (1 - beta) * h_opt if h <= h_opt else (1 - beta) * h_opt
         if self.max_grad_norm > 0:
-            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g)
-                                                         for g in grads]))
+            norm = torch.nn.utils.get_total_norm(grads)
             grads = torch._foreach_mul(grads, (self.max_grad_norm / (norm + 1e-6)).clamp(max=1))
         for p, theta, g in zip(params, thetas, grads, strict=True):
             p.copy_(theta).sub_(g, alpha=h)

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from genmodels.data import load_images, mode_index, stacked_mnist, to_unit
-from genmodels.errors import InputError
+from genmodels.errors import InputError, first_sentence
 from genmodels.metrics import (
     frechet_distance,
     kid,
@@ -123,7 +123,7 @@ def load_samples(path: str | Path) -> Tensor:
             array = np.load(path, allow_pickle=False)
         except (ValueError, OSError, EOFError) as err:  # not an .npy file, truncated, pickled
             raise InputError(f"{path} is not a readable .npy array ({type(err).__name__}: "
-                             f"{_first_line(err)})") from None
+                             f"{first_sentence(err)})") from None
         return as_images(array)
     if path.suffix == ".pt":
         content = read_torch_file(path)
@@ -136,13 +136,6 @@ def load_samples(path: str | Path) -> Tensor:
     raise InputError(f"unsupported samples file {path}: use .pt, .npy or a folder of PNGs")
 
 
-def _first_line(err: BaseException) -> str:
-    """The first sentence of an error message (torch's go on with advice that does not
-    apply here, such as loading with ``weights_only=False``)."""
-    text = str(err)
-    return text.splitlines()[0].split(". ")[0] if text else ""
-
-
 def read_torch_file(path: str | Path):
     """``torch.load(path, weights_only=True)`` on the CPU; a file it cannot read (truncated,
     not a torch file, pickled code) raises :class:`~genmodels.errors.InputError`."""
@@ -150,7 +143,7 @@ def read_torch_file(path: str | Path):
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # whatever torch.load raises on a bad file, as load_checkpoint
         raise InputError(f"{path} is corrupt or not a torch file ({type(err).__name__}: "
-                         f"{_first_line(err)})") from None
+                         f"{first_sentence(err)})") from None
 
 
 def samples_from_checkpoint(path: str | Path, n: int, seed: int = 0, batch_size: int = 1000,

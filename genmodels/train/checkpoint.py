@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from genmodels.errors import UserError
+from genmodels.errors import UserError, first_sentence
 
 
 class CheckpointError(UserError, RuntimeError):
@@ -51,7 +51,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except Exception as err:  # truncated zip, foreign pickle, ...
         raise CheckpointError(
             f"checkpoint {path} is corrupt or not a genmodels checkpoint ({type(err).__name__}: "
-            f"{str(err).splitlines()[0].split('. ')[0] if str(err) else ''})"
+            f"{first_sentence(err)})"
             + ("; delete it, or resume from an earlier copy" if path.name == "checkpoint.pt"
                else "")) from None
     if not isinstance(state, dict) or "format" not in state:

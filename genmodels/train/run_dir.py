@@ -79,15 +79,21 @@ class RunLock:
         self._file.close()  # closing the descriptor releases the flock
 
 
+def require_run(folder: Path) -> None:
+    """Raise :class:`RunDirectoryError` unless ``folder`` holds a run (its ``config.toml``)."""
+    if not (folder / "config.toml").is_file():
+        raise RunDirectoryError(f"{folder} holds no run to resume (no config.toml); start one "
+                                f"with: genmodels train CONFIG.toml --out {folder}")
+
+
 def open_run_dir(folder: Path, *, resume: bool, overwrite: bool) -> RunLock:
     """Lock ``folder`` and make it ready: a fresh run needs a folder without a run (or
     ``overwrite``, which deletes the old run's files); a resumed one needs its checkpoint."""
     if resume and overwrite:
         raise RunDirectoryError("--resume continues the run in a folder and --overwrite "
                                 "replaces it: give one of them")
-    if resume and not (folder / "config.toml").is_file():
-        raise RunDirectoryError(f"{folder} holds no run to resume (no config.toml); start one "
-                                f"with: genmodels train CONFIG.toml --out {folder}")
+    if resume:
+        require_run(folder)
     folder.mkdir(parents=True, exist_ok=True)
     lock = RunLock(folder)
     try:
@@ -114,9 +120,18 @@ def open_run_dir(folder: Path, *, resume: bool, overwrite: bool) -> RunLock:
 
 
 def flatten(config: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """``{"train": {"lr": 1e-3}}`` -> ``{"train.lr": 1e-3}``."""
-    return {f"{section}.{key}": value for section, values in config.items()
-            for key, value in values.items()}
+    """``{"train": {"lr": 1e-3}}`` -> ``{"train.lr": 1e-3}``, every key with its value (the
+    defaults filled in by :func:`~genmodels.config.config_from_dict`)."""
+    return {f"{section}.{key}": value for section, values in
+            config_from_dict(config).to_dict().items() for key, value in values.items()}
+
+
+def differences(a: dict[str, dict[str, Any]],
+                b: dict[str, dict[str, Any]]) -> dict[str, list[Any]]:
+    """``{"section.key": [value in a, value in b]}`` for every key where two configs differ."""
+    a, b = flatten(a), flatten(b)
+    return {key: [a.get(key), b.get(key)] for key in sorted(set(a) | set(b))
+            if a.get(key) != b.get(key)}
 
 
 def resume_changes(saved: dict[str, dict[str, Any]], wanted: dict[str, dict[str, Any]], *,
@@ -124,9 +139,7 @@ def resume_changes(saved: dict[str, dict[str, Any]], wanted: dict[str, dict[str,
     """``{"section.key": [saved value, wanted value]}`` for a resumed run whose checkpoint
     holds the config ``saved``; raises :class:`RunDirectoryError` for a change that would
     change the run from ``step`` on, or a budget below it."""
-    old, new = flatten(saved), flatten(wanted)
-    changes = {key: [old.get(key), new.get(key)] for key in sorted(set(old) | set(new))
-               if old.get(key) != new.get(key)}
+    changes, new = differences(saved, wanted), flatten(wanted)
     unsafe = [key for key in changes if key not in SAFE_ON_RESUME]
     if new["train.schedule"] not in ("constant", "inverse"):
         unsafe += [key for key in changes if key in BUDGET]  # the schedule spans the budget
@@ -149,13 +162,10 @@ def resume_changes(saved: dict[str, dict[str, Any]], wanted: dict[str, dict[str,
 def check_config_file(folder: Path, saved: dict[str, dict[str, Any]]) -> None:
     """The run's ``config.toml`` must be the config its checkpoint was trained with: an edited
     file would be a silent change (give changes as overrides to --resume, which checks them)."""
-    on_disk = flatten(load_config(folder / "config.toml").to_dict())
-    in_checkpoint = flatten(config_from_dict(saved).to_dict())
-    edited = [key for key in sorted(set(on_disk) | set(in_checkpoint))
-              if on_disk.get(key) != in_checkpoint.get(key)]
+    edited = differences(saved, load_config(folder / "config.toml").to_dict())
     if edited:
-        listed = ", ".join(f"{key} ({in_checkpoint.get(key)!r} in the checkpoint, "
-                           f"{on_disk.get(key)!r} in the file)" for key in edited)
+        listed = ", ".join(f"{key} ({before!r} in the checkpoint, {after!r} in the file)"
+                           for key, (before, after) in edited.items())
         raise RunDirectoryError(
             f"{folder / 'config.toml'} differs from the config of {folder / 'checkpoint.pt'}: "
             f"{listed}. Undo the edit; to change a key that resume allows, give it as an "

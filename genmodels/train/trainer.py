@@ -244,16 +244,15 @@ class Trainer:
             for buffer, value in zip(buffers, kept, strict=True):  # after the backward,
                 buffer.copy_(value)  # which may need them as they were in the forward pass
             dist.average_gradients(params)
-            if self.scaler.is_enabled():  # GradScaler skips steps with inf gradients itself
+            if self.scaler.is_enabled():
                 self.scaler.unscale_(optimizer)
-                self._check_finite(phase, losses)
-            else:  # the gradient norm costs one reduction: checked before any update
-                grads = [p.grad for p in params if p.grad is not None]
-                norm = (torch.nn.utils.clip_grad_norm_(params, clip) if clip > 0 else
-                        torch.nn.utils.get_total_norm(grads) if grads else None)
-                self._check_finite(phase, losses, norm)
-            if clip > 0 and self.scaler.is_enabled():
-                torch.nn.utils.clip_grad_norm_(params, clip)
+            grads = [p.grad for p in params if p.grad is not None]
+            norm = (torch.nn.utils.clip_grad_norm_(params, clip) if clip > 0 else
+                    torch.nn.utils.get_total_norm(grads) if grads and not self.scaler.is_enabled()
+                    else None)
+            # one sync checks the losses and, before any update, the gradient norm (GradScaler
+            # skips the steps with inf gradients itself)
+            self._check_finite(phase, losses, None if self.scaler.is_enabled() else norm)
             first.append(losses)
             return losses["loss"]
 
@@ -398,8 +397,6 @@ class Trainer:
 
     def _resume(self) -> None:
         path = self.out / "checkpoint.pt"
-        if not path.is_file():  # other ranks; rank 0 checked the folder when it locked it
-            raise RunDirectoryError(f"{self.out} has no checkpoint to resume from")
         state = load_checkpoint(path, map_location=self.device)
         ranks = state.get("ranks") or [{  # format 1: one process's state
             "rng": state["rng"], "running": {**state["running"], "evaluated_at": -1}}]
