@@ -26,16 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genmodels.errors import UserError
+from genmodels.checks import ConfigError, check_ranges
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-
-class ConfigError(UserError, ValueError):
-    """A config file or override that does not fit the config schema."""
 
 
 @dataclass
@@ -81,26 +77,53 @@ class TrainConfig:
 class DataConfig:
     """What to train on."""
 
-    name: str = "mnist"  # mnist | fashion | ring | grid | stacked_mnist
+    name: str = "mnist"  # mnist | fashion | stacked_mnist | ring | grid | folder | array
+    #                      (folder, array: your own images at data.path, see docs/data.md)
     root: str = ""  # data folder; empty = --data-root, then $GENMODELS_DATA, then the default
+    path: str = ""  # folder (name = folder) or .npy/.npz/.pt file (name = array) of images
     download: bool = False  # fetch missing MNIST/Fashion-MNIST files (needs a network)
     subset: int = 0  # use only the first N training examples; 0 = all
+    size: list[int] = field(default_factory=list)  # [H, W] to resize images to; [] = as stored
+    channels: int = 0  # 1 (grey) or 3 (RGB) to convert images to; 0 = as stored
     view: str = "unit"  # unit [0,1] | symmetric [-1,1] | dynamic_binary | static_binary
-    validation: bool = False  # hold out the seeded 5k validation split and evaluate on it
+    validation: bool = False  # hold out a seeded split of the training set, evaluate on it
+    validation_size: int = 0  # images in that split (also folder/array data without test
+    #                           images); 0 = 5,000 (mnist, fashion), 10 % (folder, array)
     eval_batch_size: int = 1000
     toy_size: int = 100_000  # training points drawn from a 2-D mixture (ring, grid)
     stacked_size: int = 60_000  # training images of Stacked MNIST
 
     def __post_init__(self) -> None:
         check_ranges(self, "data", positive=("eval_batch_size", "toy_size", "stacked_size"),
-                     non_negative=("subset",))
+                     non_negative=("subset", "validation_size"))
+        if self.size and (len(self.size) != 2 or not all(s > 0 for s in self.size)):
+            raise ConfigError(f"data.size = {self.size!r} should be two positive integers "
+                              "[H, W], e.g. [32, 32], or [] to keep the stored size")
+        if self.channels not in (0, 1, 3):
+            raise ConfigError(f"data.channels = {self.channels!r} should be 1 (grey), 3 (RGB) "
+                              "or 0 (as stored)")
+        own_images = self.name in ("folder", "array")
+        if own_images and not self.path:
+            raise ConfigError(f"data.name = {self.name!r} reads your images from data.path; set "
+                              "data.path to a folder of PNG/JPEG files (folder) or a "
+                              ".npy/.npz/.pt file (array)")
+        if self.path and not own_images:
+            raise ConfigError(f"data.path = {self.path!r} is only read with data.name = folder "
+                              f"or array, not {self.name!r}; set data.name, or drop data.path")
+        if self.validation_size and not (self.validation or own_images):
+            raise ConfigError(f"data.validation_size = {self.validation_size} is only read with "
+                              "data.validation = true (or folder/array data without test "
+                              "images); set data.validation=true, or drop it")
+
+
+MODEL_CONFIGS: dict[str, type] = {}  # model kind -> its Config dataclass (models.register)
 
 
 @dataclass
 class Config:
     """A whole run: the model's own config dataclass, the data and the training loop."""
 
-    kind: str  # the model kind, a key of genmodels.models.MODELS
+    kind: str  # the model kind, a key of MODEL_CONFIGS (and of genmodels.models.MODELS)
     model: Any
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -109,19 +132,6 @@ class Config:
         model = {"kind": self.kind, **dataclasses.asdict(self.model)}
         return {"model": model, "data": dataclasses.asdict(self.data),
                 "train": dataclasses.asdict(self.train)}
-
-
-def check_ranges(values: Any, section: str, positive: tuple[str, ...] = (),
-                 non_negative: tuple[str, ...] = (), below_one: tuple[str, ...] = ()) -> None:
-    """Raise :class:`ConfigError` for the first field of the dataclass ``values`` out of its
-    range: ``positive`` (> 0), ``non_negative`` (>= 0), ``below_one`` (in [0, 1))."""
-    for names, ok, rule in ((positive, lambda v: v > 0, "> 0"),
-                            (non_negative, lambda v: v >= 0, ">= 0"),
-                            (below_one, lambda v: 0 <= v < 1, "in [0, 1)")):
-        for name in names:
-            value = getattr(values, name)
-            if not ok(value):
-                raise ConfigError(f"{section}.{name} = {value!r} should be {rule}")
 
 
 def _type_name(tp: Any) -> str:
@@ -156,10 +166,21 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     raise ConfigError(f"{where} = {value!r} should be {_type_name(tp)}, not {type(value).__name__}")
 
 
+RETIRED_KEYS = {  # key -> why it went and what to do instead
+    "model.in_channels": "the image shape comes from the data now (data.channels = 1 or 3 "
+                         "converts it); delete the line",
+    "model.data_dim": "the dimension of the points comes from the data now; delete the line",
+}
+
+
 def fill_dataclass(cls: type, values: dict[str, Any], section: str) -> Any:
     """Build ``cls(**values)`` after checking every key and value type."""
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
+    for key in values:
+        if f"{section}.{key}" in RETIRED_KEYS and key not in names:
+            raise ConfigError(f"{section}.{key} is no longer a setting: "
+                              f"{RETIRED_KEYS[f'{section}.{key}']}")
     unknown = sorted(set(values) - set(names))
     if unknown:
         raise ConfigError(
@@ -185,8 +206,6 @@ def parse_override(text: str) -> tuple[str, str, Any]:
 
 def config_from_dict(raw: dict[str, Any], overrides: list[str] = ()) -> Config:
     """Validate a nested dict (as read from TOML) plus overrides into a :class:`Config`."""
-    from genmodels.models import MODELS  # models import config, not the other way round
-
     raw = {section: dict(values) for section, values in raw.items()}
     for text in overrides:
         section, key, value = parse_override(text)
@@ -197,12 +216,12 @@ def config_from_dict(raw: dict[str, Any], overrides: list[str] = ()) -> Config:
                           "valid sections are: model, data, train")
     model = dict(raw.get("model", {}))
     kind = model.pop("kind", None)
-    if kind not in MODELS:
+    if kind not in MODEL_CONFIGS:
         raise ConfigError(f"[model] kind = {kind!r} is not a model kind; "
-                          f"choose one of: {', '.join(sorted(MODELS))}")
+                          f"choose one of: {', '.join(sorted(MODEL_CONFIGS))}")
     return Config(
         kind=kind,
-        model=fill_dataclass(MODELS[kind].Config, model, "model"),
+        model=fill_dataclass(MODEL_CONFIGS[kind], model, "model"),
         data=fill_dataclass(DataConfig, raw.get("data", {}), "data"),
         train=fill_dataclass(TrainConfig, raw.get("train", {}), "train"),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` -> CUDA when available, else CPU; anything else is passed to torch.device."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    from genmodels.config import ConfigError  # the config imports nothing from here
+    from genmodels.checks import ConfigError
 
     try:
         device = torch.device(name)
@@ -54,14 +55,15 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def check_images(x: Tensor, *, channels: int | None = None, size: tuple[int, int] = (28, 28),
-                 low: float = 0.0, high: float = 1.0, name: str = "images") -> None:
-    """Raise ValueError unless ``x`` is a float (N, C, H, W) batch with values in [low, high]."""
-    if not torch.is_tensor(x) or x.dim() != 4 or tuple(x.shape[2:]) != tuple(size) or (
-            channels is not None and x.shape[1] != channels):
-        shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
-        want = f"(N, {channels if channels is not None else 'C'}, {size[0]}, {size[1]})"
-        raise ValueError(f"{name} should have shape {want}, got {shape}")
+def check_images(x: Tensor, *, shape: Sequence[int] | None = None, low: float = 0.0,
+                 high: float = 1.0, name: str = "images") -> None:
+    """Raise ValueError unless ``x`` is a float (N, C, H, W) batch, of one image ``shape``
+    (C, H, W) when given, with values in [low, high]."""
+    if not torch.is_tensor(x) or x.dim() != 4 or (
+            shape is not None and tuple(x.shape[1:]) != tuple(shape)):
+        got = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
+        want = "(N, {}, {}, {})".format(*shape) if shape is not None else "(N, C, H, W)"
+        raise ValueError(f"{name} should have shape {want}, got {got}")
     if not x.is_floating_point():
         raise ValueError(f"{name} should be a float tensor in [{low}, {high}], got {x.dtype}; "
                          "convert uint8 images with genmodels.data.to_unit")

@@ -42,8 +42,8 @@ class LooksLikeASampler(Model):
     kind = "test_looks_like_a_sampler"
     Config = LooksLikeASamplerConfig
 
-    def __init__(self, config):
-        super().__init__(config)
+    def __init__(self, config, input_shape=None):
+        super().__init__(config, input_shape)
         self.linear = torch.nn.Linear(config.width, config.width)
 
     def sample(self, n, generator=None):

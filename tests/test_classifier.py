@@ -47,7 +47,7 @@ def test_bad_inputs_are_clear_errors():
         model(torch.rand(2, 1, 28, 28) * 255)
     with pytest.raises(ValueError, match="float tensor.*to_unit"):
         model(torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
-    with pytest.raises(ValueError, match="choose 'cnn' or 'mlp'"):
+    with pytest.raises(ValueError, match="choose one of: cnn, mlp"):
         make(net="resnet")
 
 

@@ -380,7 +380,7 @@ def _eval_images(data_config, eval_batch_size):
 def test_held_out_binarisation_ignores_eval_batch_size():
     """The Trainer's eval batches (data.eval_batch_size, 1000 by default) and `genmodels
     evaluate` (batches of 100, first n images) score one and the same binarised test set."""
-    from genmodels.pipelines.evaluation import held_out_numbers
+    from genmodels.pipelines.run_evaluation import held_out_numbers
 
     config = tiny_config(data={"view": "dynamic_binary"})
     full, data = _eval_images(config.data, 1000)

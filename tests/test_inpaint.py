@@ -76,7 +76,7 @@ OBSERVED_FRACTION = {"top": 0.5, "bottom": 0.5, "left": 0.5, "right": 0.5, "quad
 
 @pytest.mark.parametrize("kind", sorted(EXPECTED_OBSERVED))
 def test_fixed_masks(kind):
-    mask = make_mask(kind, 4)
+    mask = make_mask(kind, 4, 28)
     assert mask.shape == (4, 1, 28, 28) and mask.dtype == torch.float32
     for image in mask:
         np.testing.assert_array_equal(image[0].numpy(), EXPECTED_OBSERVED[kind])
@@ -84,21 +84,37 @@ def test_fixed_masks(kind):
 
 
 def test_random_pixel_masks():
-    mask = make_mask("random:0.3", 200, seed=1)
+    mask = make_mask("random:0.3", 200, 28, seed=1)
     assert abs(1 - float(mask.mean()) - 0.3) < 0.01
     assert not torch.equal(mask[0], mask[1])  # one draw per image
-    assert torch.equal(mask, make_mask("random:0.3", 200, seed=1))
-    assert not torch.equal(mask, make_mask("random:0.3", 200, seed=2))
+    assert torch.equal(mask, make_mask("random:0.3", 200, 28, seed=1))
+    assert not torch.equal(mask, make_mask("random:0.3", 200, 28, seed=2))
 
 
 def test_rectangle_masks():
-    mask = make_mask("rectangles", 50, seed=3)
+    mask = make_mask("rectangles", 50, 28, seed=3)
     missing = 1 - mask.flatten(1).mean(1)
     assert (missing > 0).all() and (missing <= 3 * 14 * 14 / 784).all()
-    assert torch.equal(mask, make_mask("rectangles", 50, seed=3))
+    assert torch.equal(mask, make_mask("rectangles", 50, 28, seed=3))
     assert len({tuple(m.flatten().tolist()) for m in mask}) == 50
     rows_hit = (mask[:, 0] == 0).any(2)  # each rectangle is at least 4 pixels high
     assert (rows_hit.sum(1) >= 4).all()
+
+
+@pytest.mark.parametrize("kind", ["top", "left", "center", "quadrants3", "random:0.5",
+                                  "rectangles"])
+def test_masks_of_any_image_size(kind):
+    """Masks take (H, W): the halves split each side at its middle, and a square size gives
+    the same masks as the side alone."""
+    mask = make_mask(kind, 3, (32, 48), seed=1)
+    assert mask.shape == (3, 1, 32, 48)
+    if kind == "top":
+        assert mask[:, :, :16].sum() == 0 and mask[:, :, 16:].min() == 1
+    if kind == "left":
+        assert mask[..., :24].sum() == 0 and mask[..., 24:].min() == 1
+    if kind == "center":
+        assert mask[..., 8:24, 12:36].sum() == 0 and mask.sum() == 3 * (32 * 48 - 16 * 24)
+    assert torch.equal(make_mask(kind, 3, (28, 28), seed=1), make_mask(kind, 3, 28, seed=1))
 
 
 def write_png(path, pixels: np.ndarray, mode: str = "L") -> str:
@@ -111,35 +127,40 @@ def test_png_masks(tmp_path):
     top_missing = np.full((28, 28), 255)
     top_missing[:14] = 0
     kind = write_png(tmp_path / "top.png", top_missing)
-    assert torch.equal(make_mask(kind, 3), make_mask("top", 3))
+    assert torch.equal(make_mask(kind, 3, 28), make_mask("top", 3, 28))
     big = np.kron(top_missing, np.ones((2, 2)))  # 56×56 RGB: resized to 28×28
-    assert torch.equal(make_mask(write_png(tmp_path / "big.png", big, "RGB"), 2),
-                       make_mask("top", 2))
-    with pytest.raises(ValueError, match="should be square"):
-        make_mask(write_png(tmp_path / "wide.png", np.zeros((28, 30))), 1)
+    assert torch.equal(make_mask(write_png(tmp_path / "big.png", big, "RGB"), 2, 28),
+                       make_mask("top", 2, 28))
+    with pytest.raises(ValueError, match="28×28: give a picture of that size or aspect ratio"):
+        make_mask(write_png(tmp_path / "wide.png", np.zeros((28, 30))), 1, 28)
+    wide = np.full((32, 48), 255)  # H×W = 32×48 images: the bottom half missing
+    wide[16:] = 0
+    mask = make_mask(write_png(tmp_path / "wide_ok.png", np.kron(wide, np.ones((2, 2)))), 2,
+                     (32, 48))
+    assert torch.equal(mask, make_mask("bottom", 2, (32, 48)))
     with pytest.raises(ValueError, match="all observed"):
-        make_mask(write_png(tmp_path / "white.png", np.full((28, 28), 255)), 1)
+        make_mask(write_png(tmp_path / "white.png", np.full((28, 28), 255)), 1, 28)
     with pytest.raises(ValueError, match="not found"):
-        make_mask(f"png:{tmp_path / 'absent.png'}", 1)
+        make_mask(f"png:{tmp_path / 'absent.png'}", 1, 28)
 
 
 def test_bad_masks():
     with pytest.raises(ValueError, match="valid kinds are: top, bottom.*random:P.*png:PATH"):
-        make_mask("diagonal", 2)
+        make_mask("diagonal", 2, 28)
     for kind in ("random:1.5", "random:0", "random:half"):
         with pytest.raises(ValueError, match="random:P"):
-            make_mask(kind, 2)
+            make_mask(kind, 2, 28)
     with pytest.raises(ValueError, match="positive"):
-        make_mask("top", 0)
+        make_mask("top", 0, 28)
     x = binary_images(2)
     with pytest.raises(ValueError, match=r"does not fit images of shape \(2, 1, 28, 28\)"):
-        check_mask(make_mask("top", 3), x)
+        check_mask(make_mask("top", 3, 28), x)
     with pytest.raises(ValueError, match=r"float tensor \(N, 1, H, W\)"):
-        check_mask(make_mask("top", 2)[:, 0], x)
+        check_mask(make_mask("top", 2, 28)[:, 0], x)
     with pytest.raises(ValueError, match="only 0"):
-        check_mask(make_mask("top", 2) * 0.5, x)
+        check_mask(make_mask("top", 2, 28) * 0.5, x)
     with pytest.raises(ValueError, match=r"image\(s\) \[1\] is all observed"):
-        check_mask(torch.cat([make_mask("top", 1), torch.ones(1, 1, 28, 28)]), x)
+        check_mask(torch.cat([make_mask("top", 1, 28), torch.ones(1, 1, 28, 28)]), x)
     with pytest.raises(ValueError, match="all missing"):
         check_mask(torch.zeros(2, 1, 28, 28), x)
 
@@ -161,7 +182,7 @@ def test_observed_pixels_are_kept_exactly(method, model_name):
     torch.manual_seed(0)
     model = MODELS_TO_INPAINT[model_name]()
     x = torch.rand(3, 1, 28, 28)
-    mask = make_mask("random:0.5", 3)
+    mask = make_mask("random:0.5", 3, 28)
     completions = inpaint(model, x, mask, method, samples=4, **FAST_OPTIONS[method])
     assert completions.shape == (3, 4, 1, 28, 28)
     observed = mask.bool()[:, None].expand_as(completions)
@@ -173,7 +194,7 @@ def test_observed_pixels_are_kept_exactly(method, model_name):
 
 def test_final_mean_gives_the_likelihood_mean():
     model = make("vae", latent_dim=2, hidden=[16])
-    x, mask = binary_images(2), make_mask("center", 2)
+    x, mask = binary_images(2), make_mask("center", 2, 28)
     for method in ("pseudo_gibbs", "mwg", "importance"):
         draws = inpaint(model, x, mask, method, samples=3, **FAST_OPTIONS[method])
         means = inpaint(model, x, mask, method, samples=3, final="mean", **FAST_OPTIONS[method])
@@ -184,7 +205,7 @@ def test_final_mean_gives_the_likelihood_mean():
 
 def test_bad_inpainting_inputs():
     model = make("vae", latent_dim=2, hidden=[8])
-    x, mask = binary_images(2), make_mask("top", 2)
+    x, mask = binary_images(2), make_mask("top", 2, 28)
     with pytest.raises(ValueError, match="S of completions per image should be positive"):
         inpaint(model, x, mask, samples=0)
     with pytest.raises(ValueError, match="k of importance samples should be positive"):
@@ -202,7 +223,7 @@ def test_bad_inpainting_inputs():
     with pytest.raises(TypeError, match="needs a VAE; Classifier has no encode, decode"):
         inpaint(make("classifier", net="mlp", hidden=[8]), x, mask)
     with pytest.raises(ValueError, match="does not fit images"):
-        inpaint(model, x, make_mask("top", 3))
+        inpaint(model, x, make_mask("top", 3, 28))
     with pytest.raises(ValueError, match=r"should lie in \[0.0, 1.0\]"):
         inpaint(model, x * 2, mask)
     with pytest.raises(ValueError, match="needs binary images"):
@@ -229,7 +250,7 @@ def test_codes_behind_the_completions(method):
     """return_latents gives the codes whose likelihood mean fills the final="mean" completions,
     and the same completions as without it."""
     model = make("vae", latent_dim=2, hidden=[16])
-    x, mask = binary_images(2), make_mask("center", 2)
+    x, mask = binary_images(2), make_mask("center", 2, 28)
     options = {**FAST_OPTIONS[method], **({} if method == "map" else {"final": "mean"})}
     torch.manual_seed(0)
     completions, codes = inpaint(model, x, mask, method, samples=3, return_latents=True,
@@ -402,7 +423,7 @@ def linear_gaussian_decoder(weight: float = 0.1):
         model.decoder.net[0].bias.copy_(b)
     x = (torch.tensor([[1.0, -2.0]]) @ w.T + b + 0.05 * torch.randn(784, generator=generator))
     x = x.clamp(-1, 1).view(1, 1, 28, 28)
-    mask = make_mask("left", 1)
+    mask = make_mask("left", 1, 28)
     observed = mask.view(-1).bool()
     w_obs = w[observed]
     precision = w_obs.T @ w_obs / weight + torch.eye(2)  # of exp(-E / 2λ)
@@ -437,7 +458,7 @@ def test_latent_map_lowers_the_masked_energy():
     model = make("vae", latent_dim=3, hidden=[32])
     with torch.no_grad():
         model.decoder.net[-1].weight.mul_(10)  # outputs that depend on z
-    x, mask = binary_images(2), make_mask("bottom", 2)
+    x, mask = binary_images(2), make_mask("bottom", 2, 28)
 
     def energy(z):  # by hand: ‖m ⊙ (x − sigmoid(decoder(z)))‖² + λ‖z‖²
         mean = torch.sigmoid(model.decoder.net(z.reshape(-1, 3))).view(2, -1, 1, 28, 28)
@@ -470,7 +491,7 @@ def test_classification_metrics():
 
 def test_masked_mse():
     truth = torch.zeros(2, 1, 28, 28)
-    mask = torch.stack([make_mask("top", 1)[0], make_mask("center", 1)[0]])
+    mask = torch.stack([make_mask("top", 1, 28)[0], make_mask("center", 1, 28)[0]])
     completions = torch.full((2, 3, 1, 28, 28), 7.0)  # observed pixels are ignored...
     completions[0, :, :, :14] = 0.5  # ... image 0: error 0.25 on all its missing pixels
     completions[1, :, :, 7:21, 7:21] = torch.tensor([0.0, 1.0, 2.0]).view(3, 1, 1, 1)
@@ -481,7 +502,7 @@ def test_masked_mse():
 def test_canvas_layout():
     n, samples = 2, 3
     truth = torch.rand(n, 1, 28, 28)
-    mask = make_mask("top", n)
+    mask = make_mask("top", n, 28)
     completions = torch.rand(n, samples, 1, 28, 28)
     canvas = inpainting_canvas(truth * mask, mask, completions, truth)
     assert canvas.shape == (3, 2 + 30 * n, 2 + 30 * (samples + 2))

@@ -130,8 +130,8 @@ class NanModel(Model):
     kind = "test_nan"
     Config = NanConfig
 
-    def __init__(self, config):
-        super().__init__(config)
+    def __init__(self, config, input_shape=None):
+        super().__init__(config, input_shape)
         self.linear = nn.Linear(784, 1)
         self.calls = 0
 
@@ -164,8 +164,8 @@ class TwoPlayer(Model):
     kind = "test_two_player"
     Config = TwoPlayerConfig
 
-    def __init__(self, config):
-        super().__init__(config)
+    def __init__(self, config, input_shape=None):
+        super().__init__(config, input_shape)
         self.critic, self.generator = nn.Linear(784, 1), nn.Linear(784, 1)
         self.critic_batches: list[int] = []
 
@@ -272,8 +272,8 @@ class NaNGradient(Model):
     kind = "test_nan_gradient"
     Config = NaNGradientConfig
 
-    def __init__(self, config):
-        super().__init__(config)
+    def __init__(self, config, input_shape=None):
+        super().__init__(config, input_shape)
         self.linear, self.calls = nn.Linear(784, 1), 0
 
     def loss(self, batch):

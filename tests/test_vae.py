@@ -157,7 +157,7 @@ def test_bad_inputs():
         model.encode(torch.rand(4, 784))
     with pytest.raises(ValueError, match="ELBO is undefined"):
         make("radon_sobolev", latent_dim=2, hidden=[8]).elbo(images())
-    with pytest.raises(ValueError, match="choose bernoulli or gaussian"):
+    with pytest.raises(ValueError, match="choose one of: bernoulli, gaussian"):
         make("vae", likelihood="poisson")
 
 

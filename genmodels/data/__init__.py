@@ -1,7 +1,18 @@
-"""Data layer: in-memory uint8 image sets and their views, seeded batches, toy 2-D mixtures and
-Stacked MNIST. See docs/data.md."""
+"""Data layer: in-memory uint8 image sets and their views, seeded batches, toy 2-D mixtures,
+Stacked MNIST and your own images (folders of PNG/JPEG files, array files, tensors). See
+docs/data.md."""
 
 from genmodels.data.batches import TensorBatches
+from genmodels.data.build import RunData, build_data, data_shape, from_tensors
+from genmodels.data.files import (
+    FileImages,
+    convert_channels,
+    convert_images,
+    load_array,
+    load_files,
+    load_folder,
+    resize_images,
+)
 from genmodels.data.images import (
     DEFAULT_DATA_ROOT,
     HELD_OUT_SEED,
@@ -26,15 +37,26 @@ __all__ = [
     "HELD_OUT_SEED",
     "DataCorruptError",
     "DataNotFoundError",
+    "FileImages",
     "GaussianMixture2D",
     "ImageSet",
+    "RunData",
     "TensorBatches",
     "binarize",
+    "build_data",
     "cache_dir",
+    "convert_channels",
+    "convert_images",
+    "data_shape",
+    "from_tensors",
     "grid_means",
     "held_out_binarize",
+    "load_array",
+    "load_files",
+    "load_folder",
     "load_images",
     "mode_index",
+    "resize_images",
     "resolve_data_root",
     "ring_means",
     "stacked_mnist",

@@ -1,8 +1,8 @@
 """Inpainting with VAEs: masks, completion methods, metrics and the 15-digit figure.
 
     >>> from genmodels.inpaint import make_mask, inpaint
-    >>> mask = make_mask("top", n=len(x))             # 1 = observed; the top half is missing
-    >>> completions = inpaint(vae, x, mask, "mwg", samples=10)   # (n, 10, C, 28, 28)
+    >>> mask = make_mask("top", len(x), x.shape[-2:])  # 1 = observed; the top half is missing
+    >>> completions = inpaint(vae, x, mask, "mwg", samples=10)   # (n, 10, C, H, W)
     >>> run = run_inpainting(vae, images, labels, "quadrants1", "mwg", n=200, samples=10)
     >>> inpainting_metrics(vae, run, classifier=genmodels.classifier(), k=1000)
 """
@@ -38,15 +38,17 @@ from genmodels.models import VAE
 
 
 def held_out_images(config: DataConfig, root: str | None = None,
-                    seed: int = 0) -> tuple[Tensor, Tensor]:
-    """A run's held-out images (N, C, 28, 28) as floats in the view its model trained on, and
-    their labels (N,). Binary views give one fixed draw (``static_binarize`` with ``seed``)."""
+                    seed: int = 0) -> tuple[Tensor, Tensor | None]:
+    """A run's held-out images (N, C, H, W) as floats in the view its model trained on, and
+    their labels (N,) (None for unlabelled data). Binary views give one fixed draw
+    (``static_binarize`` with ``seed``)."""
     from genmodels.data import static_binarize, to_symmetric, to_unit
-    from genmodels.data.build import IMAGE_DATASETS, dataset_tensors
+    from genmodels.data.build import TOY_DATASETS, dataset_tensors
 
-    if config.name not in (*IMAGE_DATASETS, "stacked_mnist"):
+    if config.name in TOY_DATASETS:
         raise ConfigError(f"data.name = {config.name!r} holds no images to inpaint")
-    _, (images, labels) = dataset_tensors(config, root, seed)
+    _, held_out = dataset_tensors(config, root, seed)
+    images, labels = held_out[0], held_out[1] if len(held_out) > 1 else None
     if config.view == "symmetric":
         return to_symmetric(images), labels
     if config.view == "dynamic_binary":
@@ -54,9 +56,9 @@ def held_out_images(config: DataConfig, root: str | None = None,
     return to_unit(images), labels  # unit, or static_binary (drawn by dataset_tensors)
 
 
-def run_inpainting(model: VAE, images: Tensor, labels: Tensor, mask_kind: str, method: str,
+def run_inpainting(model: VAE, images: Tensor, labels: Tensor | None, mask_kind: str, method: str,
                    n: int = 15, samples: int = 10, seed: int = 0, **options) -> dict:
-    """Inpaint ``n`` images drawn (seeded) from ``images`` (N, C, 28, 28), in the model's data
+    """Inpaint ``n`` images drawn (seeded) from ``images`` (N, C, H, W), in the model's data
     range, with ``samples`` completions each.
 
     Returns CPU tensors ``inputs`` (n, C, H, W: the truth with missing pixels set to 0),
@@ -70,11 +72,12 @@ def run_inpainting(model: VAE, images: Tensor, labels: Tensor, mask_kind: str, m
     index = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
     device = next(model.parameters()).device
     truth = images[index].to(device)
-    mask = make_mask(mask_kind, len(truth), truth.shape[-1], seed).to(device)
+    mask = make_mask(mask_kind, len(truth), tuple(truth.shape[-2:]), seed).to(device)
     completions, codes = inpaint(model, truth, mask, method, samples, return_latents=True,
                                  **options)
     return {"inputs": (truth * mask).cpu(), "mask": mask.cpu(), "completions": completions.cpu(),
-            "codes": codes.cpu(), "labels": labels[index].cpu(), "truth": truth.cpu(),
+            "codes": codes.cpu(), "truth": truth.cpu(),
+            "labels": None if labels is None else labels[index].cpu(),
             "method": method, "mask_kind": mask_kind, "seed": seed}
 
 

@@ -42,6 +42,7 @@ def _format(value: float | None, digits: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from genmodels import classifier, load
+    from genmodels.io import SHIPPED_CLASSIFIERS
     from genmodels.inpaint import (
         fifteen_digits_figure,
         held_out_images,
@@ -51,15 +52,22 @@ def run(args: argparse.Namespace) -> int:
     )
     from genmodels.models import LatentVariableModel
 
-    try:  # read the mask first: a typo or a broken PNG fails before any work
-        make_mask(args.mask, 1)
-    except (ValueError, OSError, SyntaxError) as err:  # SyntaxError: PIL's broken PNG
-        raise InputError(f"--mask {args.mask}: {err}") from None
     model = load(args.checkpoint)
     if not isinstance(model, LatentVariableModel):
         raise InputError(f"{args.checkpoint} holds a {model.kind}; inpainting needs a VAE")
-    oracle = classifier() if model.input_shape[0] == 1 else None  # it reads 1-channel digits
+    try:  # read the mask before any work: a typo or a broken PNG fails at once
+        make_mask(args.mask, 1, model.input_shape[1:])
+    except (ValueError, OSError, SyntaxError) as err:  # SyntaxError: PIL's broken PNG
+        raise InputError(f"--mask {args.mask}: {err}") from None
     images, labels = held_out_images(model.run_config.data, root=args.data_root, seed=args.seed)
+    dataset = model.run_config.data.name  # a shipped classifier reads its own dataset only
+    oracle = classifier(dataset) if dataset in SHIPPED_CLASSIFIERS and labels is not None \
+        else None
+    if oracle is not None and oracle.input_shape != model.input_shape:  # data.size, channels
+        oracle = None
+    if oracle is None:
+        print(f"no shipped classifier reads {dataset} images of shape {model.input_shape}: "
+              "the class-based numbers are left out")
     options = {name: getattr(args, name) for name in OPTIONS[args.method]
                if getattr(args, name) is not None}
     n = min(args.n, len(images))

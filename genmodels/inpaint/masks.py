@@ -47,48 +47,61 @@ def check_mask(mask: Tensor, x: Tensor | None = None) -> None:
                              "or nothing to condition on")
 
 
-def make_mask(kind: str, n: int, size: int = 28, seed: int = 0) -> Tensor:
-    """(n, 1, size, size) float mask of ``kind`` (see the module docstring); 1 = observed.
-    Random kinds draw a different mask per image from a generator seeded with ``seed``."""
+Size = int | tuple[int, int]  # (H, W) of the images, or one side of square ones
+
+
+def _size(size: Size) -> tuple[int, int]:
+    height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    if height < 2 or width < 2:
+        raise ValueError(f"masks need images of at least 2×2 pixels, got {height}×{width}")
+    return height, width
+
+
+def make_mask(kind: str, n: int, size: Size, seed: int = 0) -> Tensor:
+    """(n, 1, H, W) float mask of ``kind`` (see the module docstring) for images of ``size``
+    (H, W), or H = W = size; 1 = observed. Random kinds draw a different mask per image from a
+    generator seeded with ``seed``."""
     if n < 1:
         raise ValueError(f"the number of masks should be positive, got {n}")
+    shape = _size(size)
     if kind.startswith("random:"):
-        mask = _random_pixels(_probability(kind), n, size, seed)
+        mask = _random_pixels(_probability(kind), n, shape, seed)
     elif kind == "rectangles":
-        mask = _rectangles(n, size, seed)
+        mask = _rectangles(n, shape, seed)
     elif kind.startswith("png:"):
-        mask = png_mask(kind[len("png:"):], size).expand(n, 1, size, size).clone()
+        mask = png_mask(kind[len("png:"):], shape).expand(n, 1, *shape).clone()
     elif kind in (*HALVES, *QUADRANTS, "center"):
-        mask = _fixed(kind, size).expand(n, 1, size, size).clone()
+        mask = _fixed(kind, shape).expand(n, 1, *shape).clone()
     else:
         raise ValueError(f"unknown mask kind {kind!r}; valid kinds are: {', '.join(MASK_KINDS)}")
     check_mask(mask)
     return mask
 
 
-def _fixed(kind: str, size: int) -> Tensor:
-    """(1, 1, size, size) mask of a geometric kind."""
-    half = size // 2
-    missing = torch.zeros(size, size, dtype=torch.bool)
+def _fixed(kind: str, shape: tuple[int, int]) -> Tensor:
+    """(1, 1, H, W) mask of a geometric kind."""
+    height, width = shape
+    mid_h, mid_w = height // 2, width // 2
+    missing = torch.zeros(height, width, dtype=torch.bool)
     if kind == "top":
-        missing[:half] = True
+        missing[:mid_h] = True
     elif kind == "bottom":
-        missing[half:] = True
+        missing[mid_h:] = True
     elif kind == "left":
-        missing[:, :half] = True
+        missing[:, :mid_w] = True
     elif kind == "right":
-        missing[:, half:] = True
+        missing[:, mid_w:] = True
     elif kind == "center":
-        start = (size - half) // 2
-        missing[start:start + half, start:start + half] = True
+        top, left = (height - mid_h) // 2, (width - mid_w) // 2
+        missing[top:top + mid_h, left:left + mid_w] = True
     else:  # quadrants k: Pyro's k observed quadrants, in the order bottom-left, top-left, top-right
         observed_quadrants = int(kind[-1])
         missing[:] = True
-        missing[half:, :half] = False
+        missing[mid_h:, :mid_w] = False
         if observed_quadrants >= 2:
-            missing[:, :half] = False
+            missing[:, :mid_w] = False
         if observed_quadrants == 3:
-            missing[:half, :] = False
+            missing[:mid_h, :] = False
     return (~missing).float()[None, None]
 
 
@@ -103,48 +116,49 @@ def _probability(kind: str) -> float:
     return p
 
 
-def _random_pixels(p: float, n: int, size: int, seed: int) -> Tensor:
+def _random_pixels(p: float, n: int, shape: tuple[int, int], seed: int) -> Tensor:
     """Each pixel missing with probability p; a draw that leaves an image all observed or all
     missing (likely only for tiny images) is drawn again."""
     generator = torch.Generator().manual_seed(seed)
-    mask = (torch.rand(n, 1, size, size, generator=generator) >= p).float()
-    per_image = size * size
+    mask = (torch.rand(n, 1, *shape, generator=generator) >= p).float()
+    per_image = shape[0] * shape[1]
     while True:
         observed = mask.flatten(1).sum(1)
         redo = (observed == 0) | (observed == per_image)
         if not redo.any():
             return mask
-        mask[redo] = (torch.rand(int(redo.sum()), 1, size, size, generator=generator) >= p).float()
+        mask[redo] = (torch.rand(int(redo.sum()), 1, *shape, generator=generator) >= p).float()
 
 
-def _rectangles(n: int, size: int, seed: int) -> Tensor:
-    """Three rectangles missing per image, each side uniform in [size/7, size/2]."""
+def _rectangles(n: int, shape: tuple[int, int], seed: int) -> Tensor:
+    """Three rectangles missing per image, each side uniform in [side/7, side/2]."""
     generator = torch.Generator().manual_seed(seed)
-    mask = torch.ones(n, 1, size, size)
-    low, high = max(1, size // 7), max(2, size // 2)
+    height, width = shape
+    mask = torch.ones(n, 1, height, width)
     for image in mask:
-        height, width = torch.randint(low, high + 1, (2, RECTANGLES_PER_IMAGE),
-                                      generator=generator).tolist()
-        for h, w in zip(height, width, strict=True):
-            top = int(torch.randint(0, size - h + 1, (), generator=generator))
-            left = int(torch.randint(0, size - w + 1, (), generator=generator))
+        sides = [torch.randint(max(1, side // 7), max(2, side // 2) + 1, (RECTANGLES_PER_IMAGE,),
+                               generator=generator).tolist() for side in shape]
+        for h, w in zip(*sides, strict=True):
+            top = int(torch.randint(0, height - h + 1, (), generator=generator))
+            left = int(torch.randint(0, width - w + 1, (), generator=generator))
             image[0, top:top + h, left:left + w] = 0
     return mask
 
 
-def png_mask(path: str | Path, size: int = 28) -> Tensor:
-    """(1, 1, size, size) mask from a square picture: grey level >= 128 (white) = observed.
-    Other square sizes are resized (nearest neighbour)."""
+def png_mask(path: str | Path, size: Size) -> Tensor:
+    """(1, 1, H, W) mask from a picture: grey level >= 128 (white) = observed. A picture of
+    another size with the same aspect ratio is resized (nearest neighbour)."""
     from PIL import Image
 
     path = Path(path)
+    height, width = _size(size)
     if not path.is_file():
         raise ValueError(f"mask picture {path} not found")
     with Image.open(path) as picture:
         grey = picture.convert("L")
-    if grey.width != grey.height:
-        raise ValueError(f"mask picture {path} is {grey.width}×{grey.height}; it should be "
-                         f"square ({size}×{size}, or any square size, which is resized)")
-    if grey.width != size:
-        grey = grey.resize((size, size), Image.Resampling.NEAREST)
+    if grey.width * height != grey.height * width:
+        raise ValueError(f"mask picture {path} is {grey.width}×{grey.height} (W×H); the images "
+                         f"are {width}×{height}: give a picture of that size or aspect ratio")
+    if (grey.height, grey.width) != (height, width):
+        grey = grey.resize((width, height), Image.Resampling.NEAREST)
     return torch.from_numpy(np.asarray(grey) >= 128).float()[None, None]

@@ -12,7 +12,8 @@ from genmodels.models.base import (
 from genmodels.models.classifier import Classifier, ClassifierConfig
 from genmodels.models.gan import GAN, GANConfig
 from genmodels.models.vae import IWAE, VAE, WAE, RadonSobolevAE, SlicedWAE
+from genmodels.models.vamp import VampPriorVAE
 
 __all__ = ["GAN", "IWAE", "MODELS", "VAE", "WAE", "Classifier", "ClassifierConfig", "GANConfig",
            "LatentVariableModel", "LikelihoodModel", "Model", "Phase", "RadonSobolevAE",
-           "Sampler", "SlicedWAE", "register"]
+           "Sampler", "SlicedWAE", "VampPriorVAE", "register"]

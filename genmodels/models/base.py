@@ -12,7 +12,7 @@ pipelines and tools ask ``isinstance(model, Sampler)``, never ``hasattr``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,6 +20,9 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
+
+from genmodels.checks import ConfigError
+from genmodels.config import MODEL_CONFIGS
 
 Batch = tuple[Tensor, ...]
 Losses = dict[str, Tensor]
@@ -44,17 +47,36 @@ class Model(nn.Module):
     """Base class of every model kind (classifiers, VAEs, GANs).
 
     Subclasses set ``kind`` (the name in configs), ``Config`` (a dataclass of hyper-parameters),
-    build their nets in ``__init__(config)`` and implement :meth:`loss` (single optimiser) or
-    :meth:`phases` (several).
+    build their nets in ``__init__(config, input_shape)`` and implement :meth:`loss` (single
+    optimiser) or :meth:`phases` (several). ``input_shape`` is one example of the data without
+    the batch dim: ``(C, H, W)`` for images of any size, ``(d,)`` for points; the Trainer takes
+    it from the data and checkpoints store it. Left out, it is :meth:`default_input_shape`.
     """
 
     kind: ClassVar[str]
     Config: ClassVar[type]
-    input_shape: tuple[int, ...]  # one input of forward(), without the batch dim (for summary)
+    input_shape: tuple[int, ...]  # one input of forward(), without the batch dim
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: Any, input_shape: Sequence[int] | None = None) -> None:
         super().__init__()
         self.config = config
+        self.input_shape = tuple(int(n) for n in input_shape) if input_shape is not None \
+            else self.default_input_shape(config)
+        if len(self.input_shape) != self.input_rank(config):
+            what = "images (C, H, W)" if self.input_rank(config) == 3 else "points (d,)"
+            raise ConfigError(f"model kind {self.kind!r} takes {what}, but the data gives "
+                              f"examples of shape {self.input_shape}; choose data that fits "
+                              "(see data.name)")
+
+    @classmethod
+    def default_input_shape(cls, config: Any) -> tuple[int, ...]:
+        """The shape a model is built for when none is given: one MNIST image."""
+        return (1, 28, 28)
+
+    @classmethod
+    def input_rank(cls, config: Any) -> int:
+        """Dimensions of one example: 3 for images (C, H, W), 1 for points (d,)."""
+        return 3
 
     # --- training -------------------------------------------------------------------------
     def parameter_groups(self) -> dict[str, list[nn.Parameter] | dict[str, Any]]:
@@ -140,8 +162,10 @@ MODELS: dict[str, type[Model]] = {}
 
 
 def register(cls: type[Model]) -> type[Model]:
-    """Class decorator adding a model kind to :data:`MODELS`."""
+    """Class decorator adding a model kind to :data:`MODELS` and its config section to
+    :data:`genmodels.config.MODEL_CONFIGS`."""
     if cls.kind in MODELS and MODELS[cls.kind] is not cls:
         raise ValueError(f"model kind {cls.kind!r} is registered twice")
     MODELS[cls.kind] = cls
+    MODEL_CONFIGS[cls.kind] = cls.Config
     return cls

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from genmodels.checks import ConfigError, check_choice, check_ranges, check_widths
 from genmodels.models.base import Batch, Losses, Model, register
 from genmodels.nets import ConvNet, MLPNet
 from genmodels.utils import check_images
+
+if TYPE_CHECKING:
+    from genmodels.data.build import RunData
 
 
 @dataclass
 class ClassifierConfig:
     net: str = "cnn"  # cnn | mlp
-    in_channels: int = 1
     num_classes: int = 10
     hidden: list[int] = field(default_factory=lambda: [512, 256])  # mlp hidden widths
     channels: list[int] = field(default_factory=lambda: [32, 64])  # cnn stage widths
@@ -28,46 +32,55 @@ class ClassifierConfig:
     label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
-        from genmodels.config import ConfigError, check_ranges  # config imports models lazily
-
-        if self.net not in ("cnn", "mlp"):
-            raise ConfigError(f"model.net = {self.net!r}; choose 'cnn' or 'mlp'")
-        check_ranges(self, "model", positive=("in_channels", "feature_dim"),
+        check_choice(self, "model", "net", ("cnn", "mlp"))
+        check_ranges(self, "model", positive=("feature_dim",),
                      below_one=("dropout", "label_smoothing"))
         if self.num_classes < 2:
             raise ConfigError(f"model.num_classes = {self.num_classes} should be >= 2")
-        for name in ("hidden", "channels"):
-            if any(width < 1 for width in getattr(self, name)):
-                raise ConfigError(f"model.{name} = {getattr(self, name)} should hold widths > 0")
+        check_widths(self, "model", "hidden", "channels")
 
 
 @register
 class Classifier(Model):
-    """Softmax classifier of (N, C, 28, 28) images in [0, 1]; ``forward`` returns logits."""
+    """Softmax classifier of (N, C, H, W) images in [0, 1]; ``forward`` returns logits."""
 
     kind = "classifier"
     Config = ClassifierConfig
 
-    def __init__(self, config: ClassifierConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: ClassifierConfig, input_shape: Sequence[int] | None = None) -> None:
+        super().__init__(config, input_shape)
         c = config
-        self.input_shape = (c.in_channels, 28, 28)
-        if c.net == "cnn":
-            self.net = ConvNet(c.in_channels, c.channels, c.feature_dim, c.num_classes,
-                               c.dropout, c.batch_norm)
-        else:  # mlp (ClassifierConfig has checked the net)
-            self.net = MLPNet((c.in_channels, 28, 28), c.hidden, c.num_classes, c.dropout,
-                              c.batch_norm)
+        try:
+            if c.net == "cnn":
+                self.net = ConvNet(self.input_shape, c.channels, c.feature_dim, c.num_classes,
+                                   c.dropout, c.batch_norm)
+            else:  # mlp (ClassifierConfig has checked the net)
+                self.net = MLPNet(self.input_shape, c.hidden, c.num_classes, c.dropout,
+                                  c.batch_norm)
+        except ValueError as err:  # a size the CNN cannot take
+            raise ConfigError(str(err)) from None
+
+    def prepare(self, data: RunData) -> None:
+        """The training data must have labels in 0 .. num_classes - 1."""
+        if len(data.train.tensors) < 2:
+            raise ConfigError("a classifier trains on labelled images, and this data has no "
+                              "labels: use a folder with one subfolder per class, or an array "
+                              "file with a 'labels' key")
+        top = int(data.train.tensors[1].max())
+        if top >= self.config.num_classes:
+            raise ConfigError(f"the data has labels up to {top}, more classes than "
+                              f"model.num_classes = {self.config.num_classes}; set "
+                              f"model.num_classes={top + 1}")
 
     def forward(self, x: Tensor) -> Tensor:
-        """(N, C, 28, 28) in [0, 1] -> logits (N, num_classes)."""
-        check_images(x, channels=self.config.in_channels)
+        """(N, C, H, W) in [0, 1] -> logits (N, num_classes)."""
+        check_images(x, shape=self.input_shape)
         return self.net(x)
 
     @torch.no_grad()
     def features(self, x: Tensor) -> Tensor:
         """Penultimate-layer features, the fixed embedding used by the metrics."""
-        check_images(x, channels=self.config.in_channels)
+        check_images(x, shape=self.input_shape)
         return self.net.features(x)
 
     @torch.no_grad()

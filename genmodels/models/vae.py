@@ -15,7 +15,7 @@ image (summed over pixels) and losses are averaged over the batch.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
+from genmodels.checks import ConfigError, check_choice, check_ranges, check_widths
 from genmodels.models.base import (
     Batch,
     LatentVariableModel,
@@ -35,6 +36,7 @@ from genmodels.models.base import (
 from genmodels.models.distributions import (
     PointMass,
     bernoulli_images,
+    draw,
     gaussian_images,
     standard_normal,
 )
@@ -46,8 +48,7 @@ IMAGES_PER_CHUNK = 50_000  # bound on decoded images held at once by log_likelih
 
 @dataclass
 class VAEConfig:
-    net: str = "mlp"  # mlp | conv
-    in_channels: int = 1
+    net: str = "mlp"  # mlp | conv (image sides: multiples of 2^len(channels))
     latent_dim: int = 20
     hidden: list[int] = field(default_factory=lambda: [400])  # mlp widths (conv: fc width)
     channels: list[int] = field(default_factory=lambda: [32, 64])  # conv stage widths
@@ -59,21 +60,13 @@ class VAEConfig:
     eval_samples: int = 0  # k of the importance-sampled NLL at each evaluation; 0 = off
 
     def __post_init__(self) -> None:
-        from genmodels.config import ConfigError, check_ranges  # config imports models lazily
-
-        if self.net not in ("mlp", "conv"):
-            raise ConfigError(f"model.net = {self.net!r}; choose 'mlp' or 'conv'")
-        if self.likelihood not in ("bernoulli", "gaussian"):
-            raise ConfigError(f"model.likelihood = {self.likelihood!r}; choose bernoulli or "
-                              "gaussian")
-        check_ranges(self, "model", positive=("in_channels", "latent_dim", "sigma"),
+        check_choice(self, "model", "net", ("mlp", "conv"))
+        check_choice(self, "model", "likelihood", ("bernoulli", "gaussian"))
+        check_ranges(self, "model", positive=("latent_dim", "sigma"),
                      non_negative=("beta", "eval_samples"))
-        for name in ("hidden", "channels"):
-            if any(width < 1 for width in getattr(self, name)):
-                raise ConfigError(f"model.{name} = {getattr(self, name)} should hold widths > 0")
-        if self.net == "conv" and not 1 <= len(self.channels) <= 2:
-            raise ConfigError(f"model.channels = {self.channels}: conv nets take 1 or 2 stages "
-                              "(28 -> 14 -> 7)")
+        check_widths(self, "model", "hidden", "channels")
+        if self.net == "conv" and not self.channels:
+            raise ConfigError("model.channels = []: a conv net needs at least one stage")
 
 
 @register
@@ -84,27 +77,39 @@ class VAE(Model, LatentVariableModel, LikelihoodModel):
     kind = "vae"
     Config = VAEConfig
     deterministic_encoder = False
+    closed_form_kl = True  # KL(q(z|x) || prior()) in closed form; False: one-sample Monte Carlo
 
-    def __init__(self, config: VAEConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: VAEConfig, input_shape: Sequence[int] | None = None) -> None:
+        super().__init__(config, input_shape)
         c = config  # VAEConfig has checked the net, the likelihood and the widths
         self.latent_dim = c.latent_dim
-        self.input_shape = (c.in_channels, 28, 28)
         codes = c.latent_dim * (1 if self.deterministic_encoder else 2)
-        self.encoder = encoder(c.net, c.in_channels, codes, c.hidden, c.channels)
-        self.decoder = decoder(c.net, c.latent_dim, c.in_channels, c.hidden, c.channels)
+        try:
+            self.encoder = encoder(c.net, self.input_shape, codes, c.hidden, c.channels)
+            self.decoder = decoder(c.net, c.latent_dim, self.input_shape, c.hidden, c.channels)
+        except ValueError as err:  # a size the conv stack cannot take
+            raise ConfigError(str(err)) from None
         if c.likelihood == "gaussian":
             self.log_sigma = nn.Parameter(torch.tensor(math.log(c.sigma)),
                                           requires_grad=c.learn_sigma)
 
     # --- the probabilistic interface -------------------------------------------------------
-    def check(self, x: Tensor) -> None:
-        """Images must be (N, C, 28, 28): in [0, 1] for Bernoulli, [-1, 1] for Gaussian."""
+    @property
+    def data_range(self) -> tuple[float, float]:
+        """Pixel values the likelihood takes: [0, 1], or [-1, 1] for a Gaussian with a linear
+        mean."""
         low = 0.0 if self.config.likelihood == "bernoulli" or self.config.sigmoid_mean else -1.0
-        check_images(x, channels=self.config.in_channels, low=low, high=1.0,
+        return low, 1.0
+
+    def check(self, x: Tensor) -> None:
+        """Images must be (N, *input_shape) in :attr:`data_range`."""
+        low, high = self.data_range
+        check_images(x, shape=self.input_shape, low=low, high=high,
                      name=f"images for a {self.config.likelihood} likelihood")
 
     def prior(self) -> Distribution:
+        """p(z): N(0, I). Subclasses change it here only (see VampPriorVAE): sampling, the KL,
+        the likelihood, the latent tools and inpainting all read it from this method."""
         return standard_normal(self.latent_dim, next(self.parameters()).device)
 
     def summary_pass(self, x: Tensor) -> Distribution:
@@ -112,7 +117,7 @@ class VAE(Model, LatentVariableModel, LikelihoodModel):
         return self.decode(self.encode(x).mean)
 
     def encode(self, x: Tensor) -> Distribution:
-        """q(z|x) for images (N, C, 28, 28): batch shape (N,), event shape (latent_dim,)."""
+        """q(z|x) for images (N, C, H, W): batch shape (N,), event shape (latent_dim,)."""
         self.check(x)
         h = self.encoder(x)
         if self.deterministic_encoder:
@@ -121,7 +126,7 @@ class VAE(Model, LatentVariableModel, LikelihoodModel):
         return Independent(Normal(mu, torch.exp(0.5 * log_var), validate_args=False), 1)
 
     def decode(self, z: Tensor) -> Distribution:
-        """p(x|z) for codes (..., latent_dim): event shape (C, 28, 28), batch shape (...)."""
+        """p(x|z) for codes (..., latent_dim): event shape (C, H, W), batch shape (...)."""
         out = self.decoder(z.reshape(-1, self.latent_dim)).view(*z.shape[:-1], *self.input_shape)
         if self.config.likelihood == "bernoulli":
             return bernoulli_images(out)
@@ -130,10 +135,8 @@ class VAE(Model, LatentVariableModel, LikelihoodModel):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """(n, C, 28, 28) images: the likelihood's mean at codes drawn from the prior."""
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator, device=device)
-        return self.decode(z).mean
+        """(n, C, H, W) images: the likelihood's mean at codes drawn from the prior."""
+        return self.decode(draw(self.prior(), n, generator)).mean
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:
@@ -141,7 +144,8 @@ class VAE(Model, LatentVariableModel, LikelihoodModel):
         return self.decode(self.encode(x).mean).mean
 
     def elbo(self, x: Tensor) -> Tensor:
-        """(N,) single-sample ELBO: E_q log p(x|z) - KL(q(z|x) || p(z)), KL in closed form."""
+        """(N,) single-sample ELBO: E_q log p(x|z) - KL(q(z|x) || p(z)), the KL in closed form
+        (``closed_form_kl``) or as log q(z|x) - log p(z) at the same draw z."""
         return self._elbo_terms(x)[0]
 
     def _elbo_terms(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -149,8 +153,10 @@ class VAE(Model, LatentVariableModel, LikelihoodModel):
         if isinstance(q, PointMass):
             raise ValueError(f"{type(self).__name__} has a deterministic encoder: its ELBO is "
                              "undefined; use log_likelihood(x, k) or the reconstruction error")
-        log_px = self.decode(q.rsample()).log_prob(x)
-        kl = kl_divergence(q, self.prior())
+        z = q.rsample()
+        log_px = self.decode(z).log_prob(x)
+        prior = self.prior()
+        kl = kl_divergence(q, prior) if self.closed_form_kl else q.log_prob(z) - prior.log_prob(z)
         return log_px - kl, log_px, kl
 
     def proposal(self, x: Tensor) -> Distribution:
@@ -217,8 +223,6 @@ class IWAEConfig(VAEConfig):
     samples: int = 5  # k importance samples per image in the training bound
 
     def __post_init__(self) -> None:
-        from genmodels.config import check_ranges
-
         super().__post_init__()
         check_ranges(self, "model", positive=("samples",))
 
@@ -250,12 +254,8 @@ class AutoEncoderConfig(VAEConfig):
     reg_weight: float = 10.0  # λ in reconstruction + λ · latent distance
 
     def __post_init__(self) -> None:
-        from genmodels.config import ConfigError, check_ranges
-
         super().__post_init__()
-        if self.reconstruction not in ("sse", "mse", "nll"):
-            raise ConfigError(f"model.reconstruction = {self.reconstruction!r}; choose sse, mse "
-                              "or nll")
+        check_choice(self, "model", "reconstruction", ("sse", "mse", "nll"))
         check_ranges(self, "model", non_negative=("reg_weight",))
 
 
@@ -265,9 +265,10 @@ class LatentMatchingAE(VAE):
 
     Config = AutoEncoderConfig
 
-    def __init__(self, config: AutoEncoderConfig) -> None:
+    def __init__(self, config: AutoEncoderConfig,
+                 input_shape: Sequence[int] | None = None) -> None:
         self.deterministic_encoder = config.deterministic
-        super().__init__(config)
+        super().__init__(config, input_shape)
 
     def penalty(self, z: Tensor) -> Tensor:
         raise TypeError(f"{type(self).__name__} must define penalty(z)")

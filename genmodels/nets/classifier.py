@@ -1,5 +1,5 @@
-"""Image classifiers for C×28×28 inputs. Both expose ``features(x)``, the penultimate layer,
-which serves as the fixed feature space of the metrics (FID on classifier features)."""
+"""Image classifiers for C×H×W inputs of any size. Both expose ``features(x)``, the penultimate
+layer, which serves as a fixed feature space of the metrics (FID on classifier features)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from genmodels.nets.mlp import mlp
 class MLPNet(nn.Module):
     """Flatten -> hidden layers ([BatchNorm] ReLU [Dropout]) -> linear logits."""
 
-    def __init__(self, in_shape: Sequence[int] = (1, 28, 28), hidden: Sequence[int] = (512, 256),
+    def __init__(self, in_shape: Sequence[int], hidden: Sequence[int] = (512, 256),
                  num_classes: int = 10, dropout: float = 0.0, batch_norm: bool = False) -> None:
         super().__init__()
         n_in = 1
@@ -30,27 +30,31 @@ class MLPNet(nn.Module):
 
 
 class ConvNet(nn.Module):
-    """VGG-style CNN: per stage two 3×3 convs and a 2×2 max-pool (28 -> 14 -> 7), then a
-    fully connected feature layer and the logits."""
+    """VGG-style CNN: per stage two 3×3 convs and a 2×2 max-pool (28 -> 14 -> 7 for MNIST),
+    then a fully connected feature layer and the logits."""
 
-    def __init__(self, in_channels: int = 1, channels: Sequence[int] = (32, 64),
+    def __init__(self, in_shape: Sequence[int], channels: Sequence[int] = (32, 64),
                  feature_dim: int = 128, num_classes: int = 10, dropout: float = 0.0,
-                 batch_norm: bool = True, image_size: int = 28) -> None:
+                 batch_norm: bool = True) -> None:
         super().__init__()
+        c_in, height, width = in_shape
+        if min(height, width) < 2 ** len(channels):
+            raise ValueError(f"a CNN with {len(channels)} pooling stages needs image sides of at "
+                             f"least {2 ** len(channels)}, got {height}×{width}; use fewer "
+                             "model.channels or resize with data.size=[H, W]")
         layers: list[nn.Module] = []
-        c_in, size = in_channels, image_size
         for c in channels:
             layers += [*_conv_block(c_in, c, batch_norm), *_conv_block(c, c, batch_norm),
                        nn.MaxPool2d(2)]
-            c_in, size = c, size // 2
+            c_in, height, width = c, height // 2, width // 2
         self.conv = nn.Sequential(*layers)
         self.fc = nn.Sequential(
-            nn.Flatten(), nn.Dropout(dropout), nn.Linear(c_in * size * size, feature_dim),
+            nn.Flatten(), nn.Dropout(dropout), nn.Linear(c_in * height * width, feature_dim),
             *([nn.BatchNorm1d(feature_dim)] if batch_norm else []), nn.ReLU())
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_dim, num_classes))
 
     def features(self, x: Tensor) -> Tensor:
-        """(N, C, 28, 28) -> (N, feature_dim)."""
+        """(N, C, H, W) -> (N, feature_dim)."""
         return self.fc(self.conv(x))
 
     def forward(self, x: Tensor) -> Tensor:

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from genmodels.config import ConfigError
+from genmodels.checks import ConfigError
 from genmodels.data import mode_index, to_unit
 from genmodels.data.build import TOY_DATASETS
 from genmodels.metrics import (

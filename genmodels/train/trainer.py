@@ -91,9 +91,9 @@ class Trainer:
         # the model is the same everywhere after the broadcast below.
         seed_everything(rank_seed(t.seed, self.rank))
 
-        self.model: Model = MODELS[config.kind](config.model).to(self.device)
         self.data = data or build_data(config.data, t.batch_size, root=data_root, seed=t.seed,
                                        rank=self.rank, world_size=self.world_size)
+        self.model: Model = MODELS[config.kind](config.model, self.data.shape).to(self.device)
         self.data.to(self.device)
         self.batches = self.data.train
         self.total_steps = t.max_steps or t.epochs * len(self.batches)
@@ -366,6 +366,7 @@ class Trainer:
             return None
         return {
             "format": CHECKPOINT_FORMAT, "kind": self.config.kind,
+            "input_shape": list(self.model.input_shape),
             "config": self.config.to_dict(), "amendments": self.amendments,
             "step": self.step, "elapsed": self.elapsed,
             "model": self.model.state_dict(),
@@ -390,6 +391,7 @@ class Trainer:
         if self.is_main:
             with _sigint_deferred():
                 save_checkpoint({"format": MODEL_FORMAT, "kind": self.config.kind,
+                                 "input_shape": list(self.model.input_shape),
                                  "config": self.config.to_dict(), "amendments": self.amendments,
                                  "step": self.step, "model": self.model.state_dict(),
                                  "ema": self.ema.state_dict() if self.ema else None},
@@ -405,6 +407,12 @@ class Trainer:
                 f"{path} was written by {len(ranks)} process(es) and this run has "
                 f"{self.world_size}: resume with the same number (torchrun "
                 f"--nproc_per_node={len(ranks)}), so that each gets its random streams back")
+        saved_shape = tuple(state.get("input_shape") or self.model.input_shape)
+        if saved_shape != self.model.input_shape:
+            raise RunDirectoryError(
+                f"{path} trained on examples of shape {saved_shape}, but the data now gives "
+                f"{self.model.input_shape}; resume with the same data (data.size, "
+                "data.channels), or start a new run")
         if self.is_main:
             check_config_file(self.out, state["config"])
         self.amendments = list(state.get("amendments", []))
