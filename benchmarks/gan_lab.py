@@ -44,7 +44,7 @@ LAB_ROWS: dict[str, list[str]] = {  # the rows of the collapse-lab table
     "best": [],
     "minimax": ["model.loss=minimax", "model.pack=1", *LAB],
     "non_saturating": ["model.loss=non_saturating", "model.pack=1", *LAB],
-    "wgan_gp": ["model.loss=wgan_gp", "model.pack=1", *LAB],
+    "wgan_gp": ["model.loss=wasserstein", "model.penalty=gp", "model.pack=1", *LAB],
     "hinge": ["model.loss=hinge", "model.pack=1", *LAB],
     "pacgan2": ["model.loss=non_saturating", "model.pack=2", *LAB],
     "pacgan4": ["model.loss=non_saturating", "model.pack=4", *LAB],

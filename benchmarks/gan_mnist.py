@@ -5,7 +5,7 @@
 
 For each seed, train configs/gan_mnist.toml from scratch through the Trainer on the CPU, then
 draw 10,000 samples from the EMA weights and compare them with the 10,000 MNIST test images
-(``genmodels.pipelines.evaluate.evaluate_samples``): FID on the shipped CNN's 128-d features,
+(``genmodels.pipelines.sample_metrics.evaluate_samples``): FID on the shipped CNN's 128-d features,
 KL(class histogram || uniform) in nats and the classes covered, precision / recall / density /
 coverage (k = 5). The VAE checkpoint (``--vae``; its samples are the decoder means at prior
 codes) and 10,000 MNIST training images (the floor of each metric) are measured the same way.
@@ -40,11 +40,8 @@ from gan_lab import (
     train,
 )
 
-from genmodels.pipelines.evaluate import (
-    evaluate_samples,
-    reference_images,
-    samples_from_checkpoint,
-)
+from genmodels.pipelines.run_evaluation import samples_from_checkpoint
+from genmodels.pipelines.sample_metrics import evaluate_samples, reference_images
 from genmodels.plots import save_image_grid
 
 METRICS = ["fid", "prdc", "modes"]

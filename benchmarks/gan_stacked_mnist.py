@@ -59,7 +59,7 @@ from gan_lab import (
 
 from genmodels.metrics import stacked_mnist_channel_kl, stacked_mnist_modes
 from genmodels.metrics.modes import STACKED_MNIST_SAMPLES
-from genmodels.pipelines.evaluate import samples_from_checkpoint
+from genmodels.pipelines.run_evaluation import samples_from_checkpoint
 from genmodels.plots import save_image_grid
 
 DATA = "stacked_mnist"

@@ -51,7 +51,7 @@ from gan_lab import (
 
 import genmodels
 from genmodels.data.build import TOY_DATASETS
-from genmodels.pipelines.evaluation import MIXTURE_SAMPLES, mixture_numbers
+from genmodels.pipelines.run_evaluation import MIXTURE_SAMPLES, mixture_numbers
 from genmodels.plots import scatter_points
 
 CPU_SECONDS_PER_STEP = 0.012  # MLP 128-128-128, batch 256, one thread; replaced by measurements

@@ -30,12 +30,12 @@ from genmodels import classifier, load
 from genmodels.data import load_images, to_unit
 from genmodels.latent import (
     TARGET_LAWS,
-    aggregate_posterior_sampler,
     image_table,
-    prior_sampler,
+    law_sampler,
     quantize,
 )
 from genmodels.metrics import energy_distance, vendi_score
+from genmodels.models.distributions import DiagonalGaussianMixture
 
 CHECKPOINT = "samples/checkpoints/beta_vae_mnist.pt"
 METRICS = ("classes", "vendi", "energy")
@@ -63,9 +63,10 @@ def main() -> None:
     model = load(ROOT / args.checkpoint).eval()
     oracle = classifier()
     means, stds = training_codes(model, args.train, args.data_root)
-    samplers = {"prior": prior_sampler(model.latent_dim),
-                "posterior": aggregate_posterior_sampler(means, stds),
-                "posterior_means": aggregate_posterior_sampler(means, torch.zeros_like(stds))}
+    samplers = {"prior": law_sampler(model.prior()),
+                "posterior": law_sampler(DiagonalGaussianMixture(means, stds)),
+                "posterior_means": law_sampler(DiagonalGaussianMixture(means,
+                                                                       torch.zeros_like(stds)))}
     results = {"checkpoint": args.checkpoint, "model": describe(model), "k": args.k,
                "repeats": args.repeats, "steps": args.steps, "batch": args.batch,
                "lr": args.lr, "restarts": args.restarts, "train_images": args.train,

@@ -1,23 +1,31 @@
-"""GAN objectives against hand computations, the gradient penalty, packing, config errors,
-divergence, bit-identical resume and `genmodels sample` on GAN checkpoints."""
+"""GAN objectives against hand computations, the gradient penalties (gp, R1) and the old
+`wgan_gp` spelling, packing, config errors, divergence, bit-identical resume and
+`genmodels sample` on GAN checkpoints."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
 import torch
 from conftest import InterruptAt, assert_identical, metric_lines, tiny_config, weights
 
+from genmodels import load
 from genmodels.cli import main
 from genmodels.config import ConfigError, config_from_dict
 from genmodels.metrics import energy_distance
 from genmodels.models import MODELS
 from genmodels.models.gan import LOSSES, kernel_distance
-from genmodels.models.gan_losses import CRITIC_LOSSES, GENERATOR_LOSSES, gradient_penalty
-from genmodels.train import NonFiniteLossError, Trainer, load_checkpoint
+from genmodels.models.gan_losses import (
+    CRITIC_LOSSES,
+    GENERATOR_LOSSES,
+    gradient_penalty,
+    r1_penalty,
+)
+from genmodels.train import NonFiniteLossError, Trainer, load_checkpoint, save_checkpoint
 
 D_REAL, D_FAKE = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([-0.5, 1.5])
 
@@ -38,7 +46,7 @@ def mean(values) -> float:
     ("non_saturating", mean(-math.log(sigmoid(r)) for r in D_REAL.tolist())
      + mean(-math.log(1 - sigmoid(f)) for f in D_FAKE.tolist()),
      mean(-math.log(sigmoid(f)) for f in D_FAKE.tolist())),
-    ("wgan_gp", 0.5 - 0.5, -0.5),
+    ("wasserstein", 0.5 - 0.5, -0.5),
     ("hinge", mean(max(0, 1 - r) for r in D_REAL.tolist())
      + mean(max(0, 1 + f) for f in D_FAKE.tolist()), -0.5),
     ("least_squares", 0.5 * mean((r - 1) ** 2 for r in D_REAL.tolist())
@@ -63,8 +71,96 @@ def test_gradient_penalty_against_autograd():
     torch.testing.assert_close(penalty, expected)
 
 
+def test_r1_penalty_against_autograd():
+    """½ E ‖∇_x D(x)‖² over real examples, one autograd.grad per example of a tiny critic;
+    differentiable in the critic's weights; 0 for a constant critic."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1))
+    critic = lambda x: net(x).squeeze(1)  # noqa: E731
+    real = torch.randn(5, 2)
+    penalty = r1_penalty(critic, real)
+    by_hand = 0.0
+    for x in real:
+        x = x.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(net(x).sum(), x)
+        by_hand += 0.5 * float(grad.pow(2).sum()) / 5
+    assert float(penalty.detach()) == pytest.approx(by_hand, rel=1e-6)
+    weight_grad = torch.autograd.grad(penalty, net[0].weight)[0]
+    assert weight_grad.abs().sum() > 0
+    constant = torch.nn.Linear(2, 1)
+    torch.nn.init.zeros_(constant.weight)
+    assert float(r1_penalty(lambda x: constant(x).squeeze(1), real).detach()) == 0.0
+
+
 def make(**model):
     return MODELS["gan"](config_from_dict({"model": {"kind": "gan", **model}}).model)
+
+
+def test_wgan_gp_is_wasserstein_with_the_gradient_penalty():
+    """The old spelling gives the same config and, for a seeded step, the same losses to the
+    bit: E D(x̃) − E D(x) + λ GP."""
+    spellings = [{"loss": "wgan_gp"}, {"loss": "wasserstein", "penalty": "gp"},
+                 {"loss": "wgan_gp", "penalty": "gp"}]
+    real = torch.rand(8, 1, 28, 28) * 2 - 1
+    results = []
+    for spelling in spellings:
+        torch.manual_seed(0)
+        model = make(net="dcgan", channels=[8, 16], latent_dim=4, pack=2, gp_weight=5.0,
+                     **spelling)
+        assert (model.config.loss, model.config.penalty) == ("wasserstein", "gp")
+        torch.manual_seed(1)
+        critic = model.critic_loss((real,))
+        generator = {f"g_{k}": v for k, v in model.generator_loss((real,)).items()}
+        results.append({**critic, **generator})
+    for other in results[1:]:
+        assert other.keys() == results[0].keys()
+        assert all(torch.equal(other[k], results[0][k]) for k in other)
+    critic = results[0]
+    assert torch.equal(critic["loss"], critic["d_fake"] - critic["d_real"]
+                       + 5.0 * critic["gradient_penalty"])
+
+
+@pytest.mark.parametrize("penalty, batch_norm", [("none", True), ("gp", False), ("r1", False)])
+def test_gradient_penalties_keep_batch_norm_out_of_the_critic(penalty, batch_norm):
+    model = make(net="dcgan", channels=[8, 16], latent_dim=4, loss="hinge", penalty=penalty)
+    norms = [m for m in model.critic.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bool(norms) == batch_norm
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"loss": "energy", "penalty": "r1"}, "model.penalty = 'r1' regularises a critic, and "
+                                          "model.loss = 'energy' trains without one; set "
+                                          "model.penalty = 'none'"),
+    ({"loss": "mmd", "penalty": "gp"}, "model.penalty = 'gp' regularises a critic"),
+    ({"loss": "wgan_gp", "penalty": "r1"}, "model.loss = 'wgan_gp' is loss = 'wasserstein' with "
+                                           "penalty = 'gp'; for penalty = 'r1' write model.loss "
+                                           "= 'wasserstein'"),
+    ({"penalty": "r2"}, "model.penalty = 'r2'; choose one of: none, gp, r1"),
+    ({"loss": "wgan"}, "model.loss = 'wgan'; choose one of: minimax, non_saturating, hinge, "
+                       "least_squares, wasserstein, energy, mmd"),
+    ({"gp_weight": -1.0}, "model.gp_weight = -1.0 should be >= 0"),
+])
+def test_penalty_combinations_are_config_errors(values, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config_from_dict({"model": {"kind": "gan", **values}})
+
+
+def test_old_wgan_gp_checkpoint_loads(tmp_path, data_root):
+    """A checkpoint whose config says loss = "wgan_gp" and gp_weight (no penalty key), as
+    every WGAN-GP checkpoint before `penalty` did, loads as wasserstein + gp."""
+    config = tiny_config(model={"kind": "gan", "net": "dcgan", "channels": [8, 16],
+                                "latent_dim": 8, "loss": "wasserstein", "penalty": "gp",
+                                "gp_weight": 5.0},
+                         data={"view": "symmetric", "subset": 64}, train={"max_steps": 2})
+    Trainer(config, tmp_path / "run", data_root=data_root).fit()
+    state = load_checkpoint(tmp_path / "run" / "final.pt")
+    model_config = dict(state["config"]["model"])
+    del model_config["penalty"]
+    state["config"] = {**state["config"], "model": {**model_config, "loss": "wgan_gp"}}
+    save_checkpoint(state, tmp_path / "old.pt")
+    old = load(tmp_path / "old.pt")
+    assert (old.config.loss, old.config.penalty, old.config.gp_weight) == ("wasserstein", "gp", 5.0)
+    assert_identical(old.state_dict(), load(tmp_path / "run" / "final.pt").state_dict())
 
 
 def test_packing_shapes():
@@ -80,8 +176,11 @@ def test_packing_shapes():
 
 
 def test_samples_and_losses_are_finite():
-    for loss in ("minimax", "wgan_gp", "hinge", "least_squares", "energy", "mmd"):
-        model = make(net="mlp", hidden=[16], loss=loss, spectral_norm=loss == "hinge")
+    for loss, penalty in (("minimax", "none"), ("wgan_gp", "none"), ("wasserstein", "r1"),
+                          ("hinge", "none"), ("least_squares", "gp"), ("energy", "none"),
+                          ("mmd", "none")):
+        model = make(net="mlp", hidden=[16], loss=loss, penalty=penalty,
+                     spectral_norm=loss == "hinge")
         batch = (torch.randn(16, 2),)
         for phase in model.phases():
             assert torch.isfinite(phase.loss(batch)["loss"])
@@ -163,12 +262,13 @@ def test_separate_learning_rates(tmp_path):
     assert (tmp_path / "figures" / "samples_0000002.png").exists()
 
 
-@pytest.mark.parametrize("loss", LOSSES)
-def test_every_loss_trains_under_cpu_amp(tmp_path, data_root, loss):
-    """bfloat16 autocast on the CPU (``train.amp``), the gradient penalty's double backward
+@pytest.mark.parametrize("loss, penalty", [*((loss, "none") for loss in LOSSES),
+                                           ("wasserstein", "gp"), ("non_saturating", "r1")])
+def test_every_loss_trains_under_cpu_amp(tmp_path, data_root, loss, penalty):
+    """bfloat16 autocast on the CPU (``train.amp``), the gradient penalties' double backward
     included: finite losses, float32 weights that moved."""
     config = tiny_config(model={"kind": "gan", "net": "dcgan", "channels": [8, 16], "loss": loss,
-                                "pack": 2},
+                                "penalty": penalty, "pack": 2},
                          train={"max_steps": 3, "amp": True, "eval_every": 10**6})
     trainer = Trainer(config, tmp_path, data_root=data_root)
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
@@ -197,6 +297,24 @@ class PoisonAt:
 
 
 RING = {"name": "ring", "toy_size": 1024}
+
+
+def test_r1_gan_trains_on_the_ring_and_logs_its_penalty(tmp_path):
+    """configs/gan_ring.toml in small (MLP, PacGAN4, non-saturating) with R1 (γ = 1)."""
+    config = tiny_config(model={"kind": "gan", "net": "mlp", "hidden": [16, 16], "pack": 4,
+                                "penalty": "r1", "gp_weight": 1.0},
+                         data=RING, train={"max_steps": 6, "batch_size": 64, "log_every": 2,
+                                           "betas": [0.5, 0.999], "eval_every": 10**6})
+    trainer = Trainer(config, tmp_path)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.fit()
+    logged = [line for line in metric_lines(tmp_path) if "train/critic_loss" in line]
+    assert len(logged) == 3
+    for line in logged:
+        assert 0 < line["train/critic_r1_penalty"] < math.inf
+        assert "train/critic_gradient_penalty" not in line
+    assert any(not torch.equal(v, before[k]) for k, v in trainer.model.state_dict().items()
+               if k.startswith("critic."))
 
 
 @pytest.mark.parametrize("net, loss, where", [

@@ -11,7 +11,6 @@ from torch import nn
 
 from genmodels.config import config_from_dict
 from genmodels.latent import (
-    aggregate_posterior_sampler,
     class_arithmetic,
     class_means,
     diverse_samples,
@@ -20,8 +19,8 @@ from genmodels.latent import (
     image_table,
     interpolate,
     latent_map,
+    law_sampler,
     lerp,
-    prior_sampler,
     quantize,
     scatter_codes,
     slerp,
@@ -29,6 +28,7 @@ from genmodels.latent import (
 )
 from genmodels.metrics import energy_distance
 from genmodels.models import MODELS
+from genmodels.models.distributions import DiagonalGaussianMixture, standard_normal
 
 
 class Echo(nn.Module):
@@ -108,7 +108,7 @@ def test_quantizing_four_separated_codes_puts_one_point_on_each():
     four codes themselves, whereas 4 i.i.d. draws miss one of them with probability 29/32."""
     corners = torch.tensor([[5.0, 5.0], [5.0, -5.0], [-5.0, 5.0], [-5.0, -5.0]])
     means = corners.repeat_interleave(250, 0)
-    sampler = aggregate_posterior_sampler(means, torch.zeros_like(means))
+    sampler = law_sampler(DiagonalGaussianMixture(means, torch.zeros_like(means)))
     torch.testing.assert_close(sampler(8, torch.Generator().manual_seed(0)).abs(),
                                torch.full((8, 2), 5.0))  # no encoder noise: exactly the codes
     points = quantize(sampler, 4, 2, steps=300, batch=400, lr=0.2, seed=0)
@@ -122,7 +122,8 @@ def test_quantization_beats_iid_draws_in_energy_distance():
     quantized, iid = [], []
     reference = torch.randn(20_000, dim, generator=torch.Generator().manual_seed(99))
     for seed in range(3):
-        points = quantize(prior_sampler(dim), k, dim, steps=150, batch=300, lr=0.1, seed=seed)
+        points = quantize(law_sampler(standard_normal(dim)), k, dim, steps=150, batch=300,
+                          lr=0.1, seed=seed)
         draws = torch.randn(k, dim, generator=torch.Generator().manual_seed(100 + seed))
         quantized.append(float(energy_distance(points, reference[:4000])))
         iid.append(float(energy_distance(draws, reference[:4000])))

@@ -1,21 +1,23 @@
-"""k-means cells (genmodels.models.partition) against SciPy and the defining fixed point, and
-the cluster-conditioned GAN built on them: sampling at the cells' shares, the critic's cell
-input, training, resume and loading."""
+"""k-means (genmodels.metrics.kmeans) against SciPy and the defining fixed point, its cells
+(genmodels.models.partition) and the cluster-conditioned GAN built on them
+(genmodels.models.cells): sampling at the cells' shares, the critic's cell input, training,
+resume and loading, checkpoints from before the cells had a module of their own."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from conftest import InterruptAt, assert_identical, tiny_config, weights
+from conftest import ROOT, InterruptAt, assert_identical, tiny_config, weights
 from scipy.cluster.vq import kmeans2
 from scipy.special import logsumexp
 
 from genmodels import load
 from genmodels.config import ConfigError
+from genmodels.metrics import kmeans
 from genmodels.models import MODELS
-from genmodels.models.partition import ChannelPartition, Partition, kmeans
-from genmodels.train import Trainer
+from genmodels.models.partition import ChannelPartition, Partition
+from genmodels.train import Trainer, load_checkpoint, save_checkpoint
 
 
 def blobs(n_per: int, centres: torch.Tensor, scale: float, seed: int = 0) -> torch.Tensor:
@@ -26,7 +28,7 @@ def blobs(n_per: int, centres: torch.Tensor, scale: float, seed: int = 0) -> tor
 def test_kmeans_finds_separated_blobs():
     centres = 10 * torch.eye(5)
     x = blobs(200, centres, 0.5)
-    centroids, labels = kmeans(x, 5, generator=torch.Generator().manual_seed(1))
+    centroids, labels = kmeans(x, 5, seed=torch.Generator().manual_seed(1))
     truth = torch.arange(5).repeat_interleave(200)
     for k in range(5):  # each found cell is exactly one blob
         assert len(set(truth[labels == k].tolist())) == 1
@@ -36,7 +38,7 @@ def test_kmeans_finds_separated_blobs():
 def test_kmeans_is_a_lloyd_fixed_point_no_worse_than_scipy():
     centres = 4 * torch.randn(20, 6, generator=torch.Generator().manual_seed(0))
     x = blobs(150, centres, 1.0)
-    centroids, labels = kmeans(x, 12, iterations=100, generator=torch.Generator().manual_seed(0),
+    centroids, labels = kmeans(x, 12, max_iter=100, seed=torch.Generator().manual_seed(0),
                                chunk=700)
     assert torch.equal(labels, torch.cdist(x, centroids).argmin(1))  # nearest centroid
     for k in range(12):  # each centroid is the mean of its cell
@@ -52,6 +54,17 @@ def test_kmeans_is_a_lloyd_fixed_point_no_worse_than_scipy():
 def test_kmeans_rejects_more_cells_than_points():
     with pytest.raises(ValueError, match="1 <= k <= n"):
         kmeans(torch.randn(3, 2), 4)
+
+
+def test_kmeans_on_fewer_distinct_points_than_cells():
+    """Once every point sits on a centre, k-means++ takes uniformly random rows: the centres
+    stay finite, every point lands on one (zero inertia), and a seed repeats the result."""
+    x = torch.tensor([[0.0, 0.0], [5.0, 1.0], [-3.0, 2.0]]).repeat(4, 1)
+    centres, labels = kmeans(x, 5, seed=3)
+    assert torch.isfinite(centres).all()
+    assert torch.equal(centres[labels], x)
+    assert torch.equal(kmeans(x, 5, seed=3)[1], labels)
+    assert torch.equal(kmeans(x, 5, seed=torch.Generator().manual_seed(3))[1], labels)
 
 
 def test_partition_projects_on_the_principal_components_and_counts_shares():
@@ -116,7 +129,7 @@ CONDITIONED = {"kind": "gan", "net": "dcgan", "channels": [8, 16], "latent_dim":
 def test_conditioned_gan_samples_in_the_drawn_cells():
     model = MODELS["gan"](MODELS["gan"].Config(**{k: v for k, v in CONDITIONED.items()
                                                    if k != "kind"})).eval()
-    model.partition.share.copy_(torch.tensor([0.0, 0.0, 1.0, 0.0]))  # every draw is cell 2
+    model.cells.partition.share.copy_(torch.tensor([0.0, 0.0, 1.0, 0.0]))  # every draw: cell 2
     drawn = model.generate(6, torch.Generator().manual_seed(3))
     given = model.generate(6, torch.Generator().manual_seed(3), cells=torch.full((6,), 2))
     other = model.generate(6, torch.Generator().manual_seed(3), cells=torch.full((6,), 1))
@@ -125,7 +138,7 @@ def test_conditioned_gan_samples_in_the_drawn_cells():
     x = torch.rand(4, 1, 28, 28) * 2 - 1
     cells = torch.tensor([0, 1, 2, 3])  # the critic starts unconditioned, then sees each
     torch.testing.assert_close(model.judge(x, cells), model.judge(x))  # sample's cell and slot
-    torch.nn.init.normal_(model.critic_cell_embedding.weight)
+    torch.nn.init.normal_(model.cells.critic_embedding.weight)
     a = model.judge(x, cells)
     assert not torch.allclose(a, model.judge(x, torch.tensor([1, 0, 2, 3])))
     assert a.shape == (2,)
@@ -135,23 +148,23 @@ def test_channel_cells_condition_on_one_cell_a_channel():
     """The critic's cell input is the sum of one embedding per (cell, place in the pack,
     channel), added to its first layer's output."""
     config = {k: v for k, v in CONDITIONED.items() if k != "kind"}
-    model = MODELS["gan"](MODELS["gan"].Config(**config, in_channels=3, channel_cells=True))
+    model = MODELS["gan"](MODELS["gan"].Config(**config, channel_cells=True), (3, 28, 28))
     model.eval()
-    assert model.partition.groups == 3
+    assert model.cells.partition.groups == 3
     cells = torch.tensor([[0, 1, 2], [3, 3, 0], [1, 1, 1], [2, 0, 3]])
     x = model.generate(4, torch.Generator().manual_seed(0), cells=cells)
     assert x.shape == (4, 3, 28, 28)
     assert not torch.allclose(x, model.generate(4, torch.Generator().manual_seed(0),
                                                 cells=cells[:, [1, 2, 0]]))
-    torch.nn.init.normal_(model.critic_cell_embedding.weight)
-    table = model.critic_cell_embedding.weight
+    torch.nn.init.normal_(model.cells.critic_embedding.weight)
+    table = model.cells.critic_embedding.weight
     bias = torch.stack([sum(table[(int(cells[2 * p + place, c]) * 2 + place) * 3 + c]
                             for place in range(2) for c in range(3)) for p in range(2)])
     layers = model.critic.net
     packed = model.pack(x)
     by_hand = layers[1:](layers[0](packed) + bias.view(2, -1, 1, 1)).squeeze(1)
     torch.testing.assert_close(model.judge(x, cells), by_hand)
-    model.cells_of = lambda real: torch.tensor([[1, 2, 0], [1, 0, 3], [0, 3, 3], [1, 0, 1]])
+    model.cells.assign = lambda real: torch.tensor([[1, 2, 0], [1, 0, 3], [0, 3, 3], [1, 0, 1]])
     real, ordered = model.by_cell(torch.arange(4.0).view(4, 1, 1, 1).expand(4, 3, 28, 28))
     assert real[:, 0, 0, 0].tolist() == [2, 3, 1, 0]  # lexicographic, the first channel leading
     assert ordered.tolist() == [[0, 3, 3], [1, 0, 1], [1, 0, 3], [1, 2, 0]]
@@ -160,14 +173,14 @@ def test_channel_cells_condition_on_one_cell_a_channel():
 def test_channel_cells_train_and_load_on_stacked_mnist(tmp_path, data_root):
     """The cell cross-entropy is over every channel image: its value matches the mean of the
     shared partition's cross-entropies of the three channels."""
-    config = tiny_config(model={**CONDITIONED, "in_channels": 3, "channel_cells": True,
+    config = tiny_config(model={**CONDITIONED, "channel_cells": True,
                                 "cell_weight": 1.0},
                          data={"name": "stacked_mnist", "view": "symmetric", "subset": 256},
                          train={"epochs": 1, "lr": 1e-3})
     trainer = Trainer(config, tmp_path, data_root=data_root)
     trainer.fit()
     model = load(tmp_path / "final.pt")
-    partition = model.partition
+    partition = model.cells.partition
     assert partition.share.sum() == pytest.approx(1) and partition.groups == 3
     cells = torch.tensor([[0, 1, 2], [3, 2, 1]]).repeat(3, 1)
     with torch.no_grad():
@@ -208,12 +221,12 @@ def test_conditioned_gan_trains_resumes_and_loads(tmp_path, data_root):
     full = Trainer(config, tmp_path / "full", data_root=data_root)
     untrained = {k: v.clone() for k, v in full.model.state_dict().items()}
     full.fit()
-    partition = full.model.partition
+    partition = full.model.cells.partition
     assert partition.share.sum() == pytest.approx(1) and (partition.share > 0).all()
     images = full.data.train.tensors[0][:512].float() / 127.5 - 1
     assert torch.equal(torch.bincount(partition.assign(images), minlength=4).float() / 512,
                        partition.share)  # the cells of the training images, at their shares
-    for name in ("cell_embedding.weight", "critic_cell_embedding.weight"):
+    for name in ("cells.generator_embedding.weight", "cells.critic_embedding.weight"):
         assert not torch.equal(untrained[name], full.model.state_dict()[name]), name
     part = Trainer(config, tmp_path / "part", data_root=data_root, callbacks=[InterruptAt(11)])
     part.fit()
@@ -222,9 +235,51 @@ def test_conditioned_gan_trains_resumes_and_loads(tmp_path, data_root):
         assert_identical(weights(tmp_path / "full" / "final.pt", key),
                          weights(tmp_path / "part" / "final.pt", key))
     loaded = load(tmp_path / "full" / "final.pt")
-    torch.testing.assert_close(loaded.partition.share, partition.share)
+    torch.testing.assert_close(loaded.cells.partition.share, partition.share)
     images = loaded.sample(8, torch.Generator().manual_seed(0))
     assert images.shape == (8, 1, 28, 28) and 0 <= images.min() and images.max() <= 1
+
+
+OLD_KEYS = {"partition.": "cells.partition.", "cell_embedding.": "cells.generator_embedding.",
+            "critic_cell_embedding.": "cells.critic_embedding."}
+
+
+def old_key(key: str) -> str:
+    """The name of a cell key in checkpoints from before the cells had a module."""
+    for old, new in OLD_KEYS.items():
+        if key.startswith(new):
+            return old + key[len(new):]
+    return key
+
+
+def test_checkpoints_with_the_old_cell_keys_load(tmp_path):
+    """A conditioned checkpoint written before CellConditioning (keys ``partition.*``,
+    ``cell_embedding.weight``, ``critic_cell_embedding.weight``, in the weights and in the EMA)
+    loads with genmodels.load; so does the shipped MNIST checkpoint, written by that code."""
+    config = tiny_config(model={"kind": "gan", "net": "mlp", "hidden": [8], "clusters": 3,
+                                "pack": 2, "cell_weight": 0.5},
+                         data={"name": "ring", "toy_size": 256},
+                         train={"max_steps": 3, "ema": 0.5, "batch_size": 32})
+    Trainer(config, tmp_path / "run").fit()
+    state = load_checkpoint(tmp_path / "run" / "final.pt")
+    assert {"cells.partition.share", "cells.generator_embedding.weight",
+            "cells.critic_embedding.weight"} <= set(state["model"])
+    for key in ("model", "ema"):
+        state[key] = {old_key(k): v for k, v in state[key].items()}
+    assert {"partition.share", "cell_embedding.weight", "critic_cell_embedding.weight"} <= \
+        set(state["ema"])
+    save_checkpoint(state, tmp_path / "old.pt")
+    for ema in (True, False):
+        assert_identical(load(tmp_path / "old.pt", ema=ema).state_dict(),
+                         load(tmp_path / "run" / "final.pt", ema=ema).state_dict())
+
+    shipped = ROOT / "samples" / "checkpoints" / "gan_mnist.pt"
+    saved = load_checkpoint(shipped)["model"]
+    model = load(shipped)
+    assert model.cells is not None
+    assert_identical({old_key(k): v for k, v in model.state_dict().items()},
+                     {old_key(k): v for k, v in saved.items()})
+    assert model.sample(2).shape == (2, 1, 28, 28)
 
 
 def test_cell_weight_adds_the_cell_cross_entropy_by_hand():
@@ -232,19 +287,19 @@ def test_cell_weight_adds_the_cell_cross_entropy_by_hand():
     config = MODELS["gan"].Config(net="mlp", hidden=[8], clusters=3, cell_weight=0.5)
     model = MODELS["gan"](config)
     points = blobs(50, torch.tensor([[0.0, 4.0], [4.0, 0.0], [-4.0, -4.0]]), 1.0)
-    model.partition.fit(points, torch.Generator().manual_seed(0))
+    model.cells.partition.fit(points, torch.Generator().manual_seed(0))
     real = points[torch.randperm(150, generator=torch.Generator().manual_seed(1))[:16]]
     torch.manual_seed(0)
     model.critic_loss((real,))  # keeps its fakes and their cells for the generator update
     losses = {k: float(v.detach()) for k, v in model.generator_loss((real,)).items()}
 
-    cells = model.partition.assign(real).sort().values.numpy()  # packs hold one cell first
+    cells = model.cells.assign(real).sort().values.numpy()  # packs hold one cell first
     torch.manual_seed(0)
     with torch.no_grad():
         fake = model.generate(16, cells=torch.from_numpy(cells))
         adversarial = float(torch.nn.functional.softplus(-model.judge(fake,
                                                                      torch.from_numpy(cells))).mean())
-    p = model.partition
+    p = model.cells.partition
     codes = (fake.double() - p.mean.double()).numpy() @ p.projection.double().numpy()
     squared = ((codes[:, None] - p.centroids.double().numpy()[None]) ** 2).sum(-1)
     logits = -squared / (0.1 * float(p.spread))

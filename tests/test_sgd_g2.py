@@ -275,8 +275,8 @@ class Normalised(Model):
     kind = "test_normalised"
     Config = NormalisedConfig
 
-    def __init__(self, config):
-        super().__init__(config)
+    def __init__(self, config, input_shape=None):
+        super().__init__(config, input_shape)
         self.linear, self.norm = nn.Linear(784, config.width), nn.BatchNorm1d(config.width)
 
     def loss(self, batch):
@@ -311,8 +311,8 @@ class Quadratic(Model):
     kind = "test_quadratic"
     Config = QuadraticConfig
 
-    def __init__(self, config):
-        super().__init__(config)
+    def __init__(self, config, input_shape=None):
+        super().__init__(config, input_shape)
         self.theta = nn.Parameter(torch.ones(len(config.curvatures), dtype=torch.float64))
         self.register_buffer("a", torch.tensor(config.curvatures, dtype=torch.float64))
 

@@ -4,10 +4,9 @@ sampling by Huber-energy quantization of the latent law."""
 from genmodels.latent.figures import image_table, scatter_codes
 from genmodels.latent.quantize import (
     TARGET_LAWS,
-    aggregate_posterior_sampler,
     diverse_samples,
     huber_energy_to_target,
-    prior_sampler,
+    law_sampler,
     quantize,
 )
 from genmodels.latent.tools import (
@@ -22,8 +21,8 @@ from genmodels.latent.tools import (
     traverse,
 )
 
-__all__ = ["TARGET_LAWS", "aggregate_posterior_sampler", "class_arithmetic", "class_means",
+__all__ = ["TARGET_LAWS", "class_arithmetic", "class_means",
            "diverse_samples",
            "encode_dataset", "huber_energy_to_target", "image_table", "interpolate",
-           "latent_map", "lerp", "principal_directions", "prior_sampler", "quantize",
+           "latent_map", "lerp", "principal_directions", "law_sampler", "quantize",
            "scatter_codes", "slerp", "traverse"]

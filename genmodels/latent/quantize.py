@@ -13,8 +13,10 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
+from torch.distributions import Distribution
 
 from genmodels.metrics.kernels import pairwise_sum
+from genmodels.models.distributions import DiagonalGaussianMixture, draw, to_device
 
 
 def huber_energy_to_target(points: Tensor, target: Tensor, eps: float = 1e-4) -> Tensor:
@@ -54,18 +56,11 @@ def quantize(target_sampler: Callable[[int, torch.Generator], Tensor], k: int, d
     return points.detach()
 
 
-def prior_sampler(dim: int) -> Callable[[int, torch.Generator], Tensor]:
-    """Draws from N(0, I_dim)."""
-    return lambda n, generator: torch.randn(n, dim, generator=generator)
-
-
-def aggregate_posterior_sampler(means: Tensor, stds: Tensor
-                                ) -> Callable[[int, torch.Generator], Tensor]:
-    """Draws from the aggregate posterior (1/N) Σ_i N(mean_i, diag std_i²) of N encoded images."""
-    def sample(n: int, generator: torch.Generator) -> Tensor:
-        idx = torch.randint(len(means), (n,), generator=generator)
-        return means[idx] + stds[idx] * torch.randn(n, means.shape[1], generator=generator)
-    return sample
+def law_sampler(law: Distribution) -> Callable[[int, torch.Generator], Tensor]:
+    """Draws (n, D) on the CPU from a latent law: the model's prior, or an aggregate posterior
+    (1/N) Σ_i N(mean_i, diag std_i²) (a :class:`DiagonalGaussianMixture`)."""
+    law = to_device(law, "cpu")
+    return lambda n, generator: draw(law, n, generator)
 
 
 TARGET_LAWS = ("prior", "posterior", "posterior_means")
@@ -74,21 +69,21 @@ TARGET_LAWS = ("prior", "posterior", "posterior_means")
 @torch.no_grad()
 def diverse_samples(model, k: int, target: str = "prior", images: Tensor | None = None,
                     seed: int = 0, **options) -> Tensor:
-    """(k, C, 28, 28) decodings of k quantization points of a target law (``TARGET_LAWS``):
-    the prior; the aggregate posterior (1/N) Σ_i q(z | x_i) of ``images`` (N, C, 28, 28); or
+    """(k, C, H, W) decodings of k quantization points of a target law (``TARGET_LAWS``):
+    the model's prior; the aggregate posterior (1/N) Σ_i q(z | x_i) of ``images`` (N, C, H, W); or
     ``"posterior_means"``, the empirical law of their encoder means (1/N) Σ_i δ(μ(x_i)), the
     aggregate posterior without the encoder's noise (what a deterministic encoder, as in a WAE,
     gives). ``options`` go to :func:`quantize`."""
     if target not in TARGET_LAWS:
         raise ValueError(f"target = {target!r}; choose one of: {', '.join(TARGET_LAWS)}")
     if target == "prior":
-        sampler = prior_sampler(model.latent_dim)
+        sampler = law_sampler(model.prior())
     else:
         if images is None:
             raise ValueError(f"target={target!r} needs the images whose codes define it")
         q = model.encode(images)
         stds = q.variance.sqrt() if target == "posterior" else torch.zeros_like(q.mean)
-        sampler = aggregate_posterior_sampler(q.mean.cpu(), stds.cpu())
+        sampler = law_sampler(DiagonalGaussianMixture(q.mean, stds))
     with torch.enable_grad():
         points = quantize(sampler, k, model.latent_dim, seed=seed, **options)
     device = next(model.parameters()).device

@@ -70,43 +70,59 @@ def vendi_score(x: Samples, kernel: str = "cosine", q: float = 1.0,
     return _entropy_exponential(eigenvalues[eigenvalues > 0], q)
 
 
-def kmeans(x: Samples, k: int, seed: int = 0, max_iter: int = 100,
-           chunk: int = 4096) -> tuple[Tensor, Tensor]:
-    """Lloyd's k-means of x (n, d) from a k-means++ start (Arthur & Vassilvitskii 2007).
+def nearest_centres(x: Tensor, centres: Tensor, chunk: int = 4096) -> tuple[Tensor, Tensor]:
+    """The squared distance (n,) of each row of x (n, d) to its nearest centre of ``centres``
+    (k, d), and that centre's index (n,) int64 (the first on ties). One matmul per ``chunk``
+    rows (:func:`~genmodels.metrics.kernels.squared_distances`, memory O(chunk · k)): centre
+    the points first when they lie far from the origin."""
+    parts = [squared_distances(block, centres).min(1) for block in x.split(chunk)]
+    return torch.cat([p.values for p in parts]), torch.cat([p.indices for p in parts])
 
-    Returns centres (k, d) and labels (n,) int64, the index of each point's nearest centre.
-    Seeded with a ``torch.Generator`` (the global RNG is untouched); one start, iterations stop
-    when no label changes or after ``max_iter``; an emptied cluster keeps its centre.
-    Distances go ``chunk`` points at a time: memory O(chunk * k).
+
+def kmeans(x: Samples, k: int, seed: int | torch.Generator = 0, max_iter: int = 100,
+           chunk: int = 4096) -> tuple[Tensor, Tensor]:
+    """Lloyd's k-means of the rows of x (n, d), one start: centres (k, d) and labels (n,)
+    int64, the index of each point's nearest centre.
+
+    - Start: k-means++ (Arthur & Vassilvitskii 2007). The first centre is a uniformly random
+      row, each next one a row drawn with probability ∝ its squared distance to the nearest
+      centre so far (a uniformly random row once every point sits on a centre). The draws come
+      from ``seed``: a CPU ``torch.Generator``, or an int that seeds a fresh one; the global
+      RNG is untouched.
+    - Iterations: every centre moves to the mean of its points; a centre left without points
+      is re-seeded at the point farthest from its centre (the next emptied one at the next
+      farthest point), so cells do not stay empty.
+    - Stop: when an iteration changes no label, or after ``max_iter`` iterations. The labels
+      returned are the nearest centres of the centres returned.
+
+    The points are centred first (the matmul distances lose less precision) and go ``chunk``
+    at a time through :func:`nearest_centres`: memory O(n · d + chunk · k).
     """
     x, _ = check_samples(x)
     check_positive_int(k, "k")
-    if k > len(x):
-        raise ValueError(f"k={k} clusters need at least k points, got {len(x)}")
-    generator = torch.Generator().manual_seed(seed)
-    offset = x.mean(0)  # centred points: the matmul distances lose less precision
+    n = len(x)
+    if k > n:
+        raise ValueError(f"k-means needs 1 <= k <= n, got k = {k} for {n} points")
+    generator = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
+    offset = x.mean(0)
     x = x - offset
-
-    def nearest(centres: Tensor) -> Tensor:
-        return torch.cat([squared_distances(block, centres).argmin(1) for block in x.split(chunk)])
-
-    first = torch.randint(len(x), (1,), generator=generator).item()
-    centres = x[[first]]
-    closest = squared_distances(x, centres)[:, 0]
-    for _ in range(1, k):  # k-means++: the next centre with probability ~ squared distance
+    centres = x.new_empty(k, x.shape[1])
+    closest = x.new_full((n,), math.inf)  # squared distance to the nearest centre so far
+    for i in range(k):
         weights = closest.double().cpu()
-        pick = (torch.multinomial(weights, 1, generator=generator).item() if weights.sum() > 0
-                else torch.randint(len(x), (1,), generator=generator).item())
-        centres = torch.cat([centres, x[[pick]]])
-        closest = torch.minimum(closest, squared_distances(x, x[[pick]])[:, 0])
-    labels = nearest(centres)
+        pick = (torch.multinomial(weights, 1, generator=generator) if i and weights.sum() > 0
+                else torch.randint(n, (1,), generator=generator)).item()
+        centres[i] = x[pick]
+        closest = torch.minimum(closest, (x - centres[i]).square_().sum(1))
+    distances, labels = nearest_centres(x, centres, chunk)
     for _ in range(max_iter):
         counts = torch.bincount(labels, minlength=k)
         sums = torch.zeros_like(centres).index_add_(0, labels, x)
-        filled = counts > 0
-        centres = torch.where(filled[:, None], sums / counts.clamp_min(1)[:, None].to(x.dtype),
-                              centres)
-        new_labels = nearest(centres)
+        centres = sums / counts.clamp_min(1).unsqueeze(1).to(x.dtype)
+        for empty in torch.nonzero(counts == 0).flatten().tolist():
+            far = int(distances.argmax())
+            centres[empty], distances[far] = x[far], 0
+        distances, new_labels = nearest_centres(x, centres, chunk)
         if torch.equal(new_labels, labels):
             break
         labels = new_labels
@@ -159,8 +175,7 @@ def ndb(real: Samples, fake: Samples, bins: int = 100, alpha: float = 0.05, seed
     with torch.no_grad():
         centres, labels = kmeans(real, bins, seed=seed, max_iter=max_iter)
         offset = real.mean(0)
-        fake_labels = torch.cat([squared_distances(block - offset, centres - offset).argmin(1)
-                                 for block in fake.split(4096)])
+        fake_labels = nearest_centres(fake - offset, centres - offset)[1]
     real_counts = torch.bincount(labels, minlength=bins).cpu().numpy()
     order = np.argsort(-real_counts, kind="stable")
     n, m = len(real), len(fake)

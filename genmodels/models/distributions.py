@@ -101,6 +101,16 @@ class DiagonalGaussianMixture(Distribution):
         return self.loc[k] + self.scale[k] * eps
 
 
+def to_device(distribution: Distribution, device: torch.device | str) -> Distribution:
+    """The same latent law (a diagonal Gaussian or a :class:`DiagonalGaussianMixture`) with its
+    parameters on ``device``, detached."""
+    if isinstance(distribution, DiagonalGaussianMixture):
+        return DiagonalGaussianMixture(distribution.loc.detach().to(device),
+                                       distribution.scale.detach().to(device))
+    base = distribution.base_dist
+    return Independent(Normal(base.loc.detach().to(device), base.scale.detach().to(device)), 1)
+
+
 def draw(distribution: Distribution, n: int, generator: torch.Generator | None = None) -> Tensor:
     """n draws (n, D) from a latent law, with ``generator``: a diagonal Gaussian
     (``Independent(Normal)``, the standard prior) or a :class:`DiagonalGaussianMixture`."""

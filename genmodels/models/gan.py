@@ -1,23 +1,24 @@
 """Generative adversarial networks on the common loop.
 
-One model kind, ``gan``, with the loss chosen in the config: minimax, non-saturating,
-WGAN-GP, hinge, least squares (see :mod:`genmodels.models.gan_losses`), or a critic-free
+One model kind, ``gan``, with the loss chosen in the config: minimax, non-saturating, hinge,
+least squares, Wasserstein (see :mod:`genmodels.models.gan_losses`), or a critic-free
 generator trained on a kernel distance to the data (``energy``, ``mmd``; the dual-metric-flow
-view of Turinici 2020, arXiv 2012.10410). Options: spectral norm (Miyato et al. 2018),
-PacGAN packing (Lin et al. 2018), separate learning rates, ``n_critic``, and ``energy_weight``,
-which adds that kernel distance of the whole batch to a critic's generator loss (the critic
-judges samples one pack at a time; the batch term sees mode frequencies). EMA and Adam betas
-come from ``[train]``.
+view of Turinici 2020, arXiv 2012.10410). A critic's loss can add a gradient penalty
+(``penalty``: ``gp``, Gulrajani et al. 2017, so WGAN-GP is wasserstein + gp; ``r1``, Mescheder
+et al. 2018). Options: spectral norm (Miyato et al. 2018), PacGAN packing (Lin et al. 2018),
+separate learning rates, ``n_critic``, ``energy_weight``, which adds that kernel distance of
+the whole batch to a critic's generator loss (the critic judges samples one pack at a time;
+the batch term sees mode frequencies), and conditioning on k-means cells of the data
+(``clusters``, :mod:`genmodels.models.cells`). EMA and Adam betas come from ``[train]``.
 
-Networks: ``mlp`` for 2-D mixtures, ``dcgan`` for C×28×28 images (data in [-1, 1], the
+Networks: ``mlp`` for points (the 2-D mixtures), ``dcgan`` for C×H×W images (data in [-1, 1], the
 ``symmetric`` view). :meth:`GAN.sample` returns points, or images in [0, 1] like the VAEs.
 """
 
 from __future__ import annotations
 
 import functools
-import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,33 +26,38 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from genmodels.config import Config, ConfigError, check_ranges
+from genmodels.checks import ConfigError, check_choice, check_ranges, check_widths
 from genmodels.models.base import Batch, Losses, Model, Phase, Sampler, register
-from genmodels.models.gan_losses import CRITIC_LOSSES, GENERATOR_LOSSES, gradient_penalty
-from genmodels.models.partition import ChannelPartition, Partition
+from genmodels.models.cells import CellConditioning
+from genmodels.models.gan_losses import CRITIC_LOSSES, GENERATOR_LOSSES, PENALTIES
 from genmodels.nets import ConvDecoder, ConvEncoder, mlp
 
 if TYPE_CHECKING:
+    from genmodels.config import Config
     from genmodels.data.build import RunData
 
 KERNEL_LOSSES = ("energy", "mmd")
 LOSSES = (*CRITIC_LOSSES, *KERNEL_LOSSES)
-CELL_EMBEDDING = 16  # width of the generator's cell embedding (concatenated to z)
-CELL_TEMPERATURE = 0.1  # of the cell cross-entropy: real images get 0.84 on their own cell
+PENALTY_CHOICES = ("none", *PENALTIES)
+# state-dict keys of checkpoints from before the cells had a module of their own -> now
+OLD_CELL_KEYS = {"partition.": "cells.partition.",
+                 "cell_embedding.": "cells.generator_embedding.",
+                 "critic_cell_embedding.": "cells.critic_embedding."}
 
 
 @dataclass
 class GANConfig:
-    net: str = "dcgan"  # mlp (points) | dcgan (C×28×28 images)
-    data_dim: int = 2  # mlp: dimension of the data points
-    in_channels: int = 1  # dcgan: image channels (3 for Stacked MNIST)
+    net: str = "dcgan"  # mlp (points) | dcgan (images, sides multiples of 2^len(channels))
     latent_dim: int = 64
     hidden: list[int] = field(default_factory=lambda: [256, 256])  # mlp widths of G and D
     channels: list[int] = field(default_factory=lambda: [64, 128])  # dcgan critic widths
-    loss: str = "non_saturating"  # minimax | non_saturating | wgan_gp | hinge | least_squares
-    #                               | energy | mmd (critic-free)
+    loss: str = "non_saturating"  # minimax | non_saturating | hinge | least_squares |
+    #                               wasserstein | energy | mmd (critic-free); the old spelling
+    #                               wgan_gp is read as wasserstein with penalty = gp
+    penalty: str = "none"  # none | gp (Gulrajani et al. 2017) | r1 (Mescheder et al. 2018):
+    #                        a gradient penalty in the critic's loss
     n_critic: int = 1  # critic updates per generator update (micro-batches of the step batch)
-    gp_weight: float = 10.0  # λ of the WGAN-GP gradient penalty
+    gp_weight: float = 10.0  # λ of the penalty (R1's γ); named for WGAN-GP, its first user
     spectral_norm: bool = False  # on every critic layer
     pack: int = 1  # PacGAN: the critic judges packs of this many samples
     lr_generator: float = 0.0  # 0 = train.lr
@@ -59,7 +65,7 @@ class GANConfig:
     energy_weight: float = 0.0  # λ: the generator loss adds λ × the energy distance (data
     #                             units) between its batch and the data batch; 0 = off
     clusters: int = 0  # condition G and the critic on this many k-means cells of the data,
-    #                    drawn at their shares of the training set (models/partition.py); 0 = off
+    #                    drawn at their shares of the training set (models/cells.py); 0 = off
     cell_weight: float = 0.0  # with clusters: G's loss adds this × the cross-entropy of its
     #                           samples' soft cells against the cells they were drawn in
     channel_cells: bool = False  # with clusters (dcgan): cells of each channel's image, one
@@ -68,20 +74,26 @@ class GANConfig:
     def __post_init__(self) -> None:
         if self.net not in ("mlp", "dcgan"):
             raise ConfigError(f"model.net = {self.net!r}; choose 'mlp' or 'dcgan'")
-        if self.loss not in LOSSES:
-            raise ConfigError(f"model.loss = {self.loss!r}; choose one of: {', '.join(LOSSES)}")
-        check_ranges(self, "model", positive=("data_dim", "in_channels", "latent_dim",
-                                              "n_critic", "pack"),
+        if self.loss == "wgan_gp":  # the spelling of configs and checkpoints before `penalty`
+            if self.penalty not in ("none", "gp"):
+                raise ConfigError(f"model.loss = 'wgan_gp' is loss = 'wasserstein' with penalty "
+                                  f"= 'gp'; for penalty = {self.penalty!r} write model.loss = "
+                                  "'wasserstein'")
+            self.loss, self.penalty = "wasserstein", "gp"
+        check_choice(self, "model", "loss", LOSSES)
+        check_choice(self, "model", "penalty", PENALTY_CHOICES)
+        if self.penalty != "none" and self.loss in KERNEL_LOSSES:
+            raise ConfigError(f"model.penalty = {self.penalty!r} regularises a critic, and "
+                              f"model.loss = {self.loss!r} trains without one; set "
+                              "model.penalty = 'none' (or choose a critic loss)")
+        check_ranges(self, "model", positive=("latent_dim", "n_critic", "pack"),
                      non_negative=("gp_weight", "lr_generator", "lr_critic", "energy_weight",
                                    "clusters", "cell_weight"))
-        for name in ("hidden", "channels"):
-            if any(width < 1 for width in getattr(self, name)):
-                raise ConfigError(f"model.{name} = {getattr(self, name)} should hold widths > 0")
+        check_widths(self, "model", "hidden", "channels")
         if self.net == "mlp" and not self.hidden:
             raise ConfigError("model.hidden = []: an mlp GAN needs at least one hidden width")
-        if self.net == "dcgan" and not 1 <= len(self.channels) <= 2:
-            raise ConfigError(f"model.channels = {self.channels}: dcgan nets take 1 or 2 stages "
-                              "(28 -> 14 -> 7)")
+        if self.net == "dcgan" and not self.channels:
+            raise ConfigError("model.channels = []: a dcgan net needs at least one stage")
         if self.cell_weight and not self.clusters:
             raise ConfigError(f"model.cell_weight = {self.cell_weight} needs model.clusters > 0")
         if self.channel_cells and not (self.clusters and self.net == "dcgan"):
@@ -104,49 +116,54 @@ class GAN(Model, Sampler):
     kind = "gan"
     Config = GANConfig
 
-    def __init__(self, config: GANConfig) -> None:
-        super().__init__(config)
-        c = config  # GANConfig has checked the net, the loss and the widths
+    def __init__(self, config: GANConfig, input_shape: Sequence[int] | None = None) -> None:
+        super().__init__(config, input_shape)
+        c, shape = config, self.input_shape  # GANConfig has checked the net, loss and widths
         self.latent_dim = c.latent_dim
-        groups = c.in_channels if c.channel_cells else 1  # cells per sample
-        code_dim = c.latent_dim + (CELL_EMBEDDING * groups if c.clusters else 0)
+        code_dim = c.latent_dim + (CellConditioning.code_dim(shape, c.channel_cells)
+                                    if c.clusters else 0)
         leaky = functools.partial(nn.LeakyReLU, 0.2)
         if c.net == "mlp":
-            self.input_shape = (c.data_dim,)
-            self.generator = mlp([code_dim, *c.hidden, c.data_dim])
-            critic = mlp([c.data_dim * c.pack, *c.hidden, 1], activation=leaky)
+            self.generator = mlp([code_dim, *c.hidden, shape[0]])
+            critic = mlp([shape[0] * c.pack, *c.hidden, 1], activation=leaky)
             first_width = c.hidden[0]
         else:  # dcgan
-            self.input_shape = (c.in_channels, 28, 28)
-            self.generator = nn.Sequential(
-                ConvDecoder(code_dim, list(reversed(c.channels)), c.in_channels,
-                            batch_norm=True), nn.Tanh())
-            critic = ConvEncoder(c.in_channels * c.pack, c.channels, 1, activation=leaky,
-                                 batch_norm=not c.spectral_norm and c.loss != "wgan_gp")
+            packed = (shape[0] * c.pack, *shape[1:])
+            try:
+                self.generator = nn.Sequential(
+                    ConvDecoder(code_dim, list(reversed(c.channels)), shape, batch_norm=True),
+                    nn.Tanh())
+                # no batch norm under a gradient penalty: it couples the examples whose
+                # gradients the penalty takes one at a time (Gulrajani et al. 2017)
+                critic = ConvEncoder(packed, c.channels, 1, activation=leaky,
+                                     batch_norm=not c.spectral_norm and c.penalty == "none")
+            except ValueError as err:  # a size the conv stacks cannot take
+                raise ConfigError(str(err)) from None
             first_width = c.channels[0]
         if c.spectral_norm:
             for module in critic.modules():
                 if isinstance(module, (nn.Linear, nn.Conv2d)):
                     nn.utils.parametrizations.spectral_norm(module)
         self.critic = None if c.loss in KERNEL_LOSSES else critic
-        self.partition: Partition | None = None
-        if c.clusters:  # cluster-conditioned: G gets an embedding of the cell (of each channel's
-            # cell) next to z; the critic adds one of (cell, place in the pack, channel) to its
-            # first layer's output, which equals appending constant cell maps to its input
-            # (Mirza & Osindero 2014)
-            self.partition = (ChannelPartition(c.in_channels, math.prod(self.input_shape[1:]),
-                                               c.clusters)
-                              if c.channel_cells else
-                              Partition(math.prod(self.input_shape), c.clusters))
-            self.cell_embedding = nn.Embedding(c.clusters, CELL_EMBEDDING)
-            if self.critic is not None:  # zeros: the critic starts unconditioned
-                self.critic_cell_embedding = nn.Embedding(c.clusters * c.pack * groups,
-                                                          first_width)
-                nn.init.zeros_(self.critic_cell_embedding.weight)
+        # cluster-conditioned: cell embeddings at G's input and at the critic's first layer;
+        # made after the nets, so that initial weights and parameter order are unchanged
+        self.cells = (CellConditioning(shape, c.clusters, c.channel_cells, c.pack,
+                                       None if self.critic is None else first_width)
+                      if c.clusters else None)
+        self.register_load_state_dict_pre_hook(_rename_old_cell_keys)
         # the critic update's codes z and cells, and its fakes with their graph: the generator
         # update of the same step reuses them (every evaluation of its loss sees the same z)
         self._codes: tuple[Tensor, Tensor | None] | None = None
         self._fakes: Tensor | None = None
+
+    @classmethod
+    def default_input_shape(cls, config: GANConfig) -> tuple[int, ...]:
+        """One MNIST image for ``dcgan``, a 2-D point for ``mlp``."""
+        return (2,) if config.net == "mlp" else (1, 28, 28)
+
+    @classmethod
+    def input_rank(cls, config: GANConfig) -> int:
+        return 1 if config.net == "mlp" else 3
 
     def validate(self, config: Config) -> None:
         """Packing must divide the critic's micro-batches."""
@@ -158,16 +175,12 @@ class GAN(Model, Sampler):
     def prepare(self, data: RunData) -> None:
         """Cluster-conditioned: find the k-means cells of the training data (seeded from the
         global RNG, so by train.seed)."""
-        if self.partition is None:
+        if self.cells is None:
             return
         images, view = data.train.tensors[0], data.train.transform
-        if self.config.clusters > len(images):
-            raise ConfigError(f"model.clusters = {self.config.clusters} exceeds the "
-                              f"{len(images)} training examples; lower it (or raise data.subset)")
         generator = torch.Generator(images.device).manual_seed(0)
         x = view(images, generator) if view is not None else images
-        seed = int(torch.randint(2**62, ()))
-        self.partition.fit(x, torch.Generator(x.device).manual_seed(seed))
+        self.cells.fit(x, int(torch.randint(2**62, ())))
 
     # --- sampling ---------------------------------------------------------------------------
     def generate(self, n: int, generator: torch.Generator | None = None,
@@ -178,15 +191,13 @@ class GAN(Model, Sampler):
         device = next(self.parameters()).device
         if z is None:
             z = torch.randn(n, self.latent_dim, generator=generator, device=device)
-        if self.partition is not None:
-            if cells is None:
-                cells = self.partition.draw(n, generator)
-            z = torch.cat([z, self.cell_embedding(cells).flatten(1).to(z.dtype)], 1)
+        if self.cells is not None:
+            z = self.cells.condition(z, self.cells.draw(n, generator) if cells is None else cells)
         return self.generator(z)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """(n, data_dim) points, or (n, C, 28, 28) images in [0, 1]."""
+        """(n, d) points, or (n, C, H, W) images in [0, 1]."""
         x = self.generate(n, generator)
         return (x + 1) / 2 if self.config.net == "dcgan" else x
 
@@ -207,8 +218,11 @@ class GAN(Model, Sampler):
         return groups
 
     def parameters_of(self, critic: bool) -> list[nn.Parameter]:
-        """The critic's parameters (and its cell embedding), or the generator's (the rest)."""
-        return [p for name, p in self.named_parameters() if name.startswith("critic") == critic]
+        """The critic's parameters (and its cell embedding's), or the generator's (the rest),
+        in the order of ``parameters()``."""
+        judges = (self.critic, self.cells.critic_embedding if self.cells is not None else None)
+        owned = {id(p) for module in judges if module is not None for p in module.parameters()}
+        return [p for p in self.parameters() if (id(p) in owned) == critic]
 
     def phases(self) -> list[Phase]:
         if self.critic is None:
@@ -217,22 +231,13 @@ class GAN(Model, Sampler):
                 Phase("generator", self.generator_loss)]
 
     def cells_of(self, x: Tensor) -> Tensor | None:
-        """The k-means cell of each data point (n,) (of each channel (n, C) with
-        ``channel_cells``), or None without conditioning."""
-        return None if self.partition is None else self.partition.assign(x)
+        """The cells of examples x (:meth:`CellConditioning.assign`), or None unconditioned."""
+        return None if self.cells is None else self.cells.assign(x)
 
     def by_cell(self, real: Tensor) -> tuple[Tensor, Tensor | None]:
-        """A real batch (n, ...) ordered by cell, and its cells (n,): packs then hold samples
-        of one cell where the batch has several, so the critic compares samples within a cell
-        (its fakes mirror the cells; channel cells: in lexicographic order). Unconditioned:
-        the batch as it is, and None."""
-        cells = self.cells_of(real)
-        if cells is None:
-            return real, None
-        order = torch.arange(len(cells), device=cells.device)
-        for column in reversed(cells.view(len(cells), -1).unbind(1)):  # last channel first
-            order = order[column[order].argsort(stable=True)]
-        return real[order], cells[order]
+        """A real batch ordered by cell and its cells (:meth:`CellConditioning.by_cell`);
+        unconditioned, the batch as it is and None."""
+        return (real, None) if self.cells is None else self.cells.by_cell(real)
 
     def pack(self, x: Tensor) -> Tensor:
         """(n, ...) -> (n / m, m·...) along the channel or feature axis (PacGAN)."""
@@ -247,19 +252,12 @@ class GAN(Model, Sampler):
         return self.critique(self.pack(x), cells)
 
     def critique(self, packed: Tensor, cells: Tensor | None = None) -> Tensor:
-        """Critic outputs (n / pack,) for packed samples (n / pack, pack·...), whose cells
-        (n,) or (n, groups) add one embedding per (cell, place in the pack, group)."""
+        """Critic outputs (n / pack,) for packed samples (n / pack, pack·...), conditioned on
+        their cells (n,) or (n, groups) when given (:meth:`CellConditioning.critique`)."""
         if cells is None:
             return self.critic(packed).squeeze(1)
         layers = self.critic.net if isinstance(self.critic, ConvEncoder) else self.critic
-        m, groups = self.config.pack, self.partition.groups
-        place = torch.arange(m, device=cells.device).view(m, 1)
-        group = torch.arange(groups, device=cells.device)
-        slots = (cells.view(-1, m, groups) * m + place) * groups + group
-        bias = self.critic_cell_embedding(slots).sum((1, 2))  # (n / m, first layer's width)
-        h = layers[0](packed)
-        h = h + bias.to(h.dtype).view(*bias.shape, *(1,) * (h.dim() - 2))
-        return layers[1:](h).squeeze(1)
+        return self.cells.critique(layers, packed, cells)
 
     def critic_loss(self, batch: Batch) -> Losses:
         """The critic's loss on real and generated samples (the fakes in the real batch's
@@ -276,11 +274,12 @@ class GAN(Model, Sampler):
         d_real, d_fake = self.judge(real, cells), self.judge(fake, cells)
         loss = CRITIC_LOSSES[self.config.loss](d_real, d_fake)
         out = {"d_real": d_real.mean(), "d_fake": d_fake.mean()}
-        if self.config.loss == "wgan_gp":
-            penalty = gradient_penalty(lambda x: self.critique(x, cells), self.pack(real),
-                                       self.pack(fake))
+        if self.config.penalty != "none":
+            name, penalty_of = PENALTIES[self.config.penalty]
+            penalty = penalty_of(lambda x: self.critique(x, cells), self.pack(real),
+                                 self.pack(fake))
             loss = loss + self.config.gp_weight * penalty
-            out["gradient_penalty"] = penalty
+            out[name] = penalty
         return {"loss": loss, **out}
 
     def generator_loss(self, batch: Batch) -> Losses:
@@ -310,8 +309,8 @@ class GAN(Model, Sampler):
             terms["energy_distance"] = (self.config.energy_weight,
                                         kernel_distance("energy", fake, batch[0]))
         if self.config.cell_weight and cells is not None:
-            terms["cell_cross_entropy"] = (self.config.cell_weight, nn.functional.cross_entropy(
-                self.partition.logits(fake, CELL_TEMPERATURE), cells.flatten()))
+            terms["cell_cross_entropy"] = (self.config.cell_weight,
+                                           self.cells.cross_entropy(fake, cells))
         if not terms:
             return {"loss": loss}
         total = loss + sum(weight * value for weight, value in terms.values())
@@ -342,6 +341,16 @@ class GAN(Model, Sampler):
         if self.config.net == "mlp":
             return [scatter_points(samples, folder / f"samples_{step:07d}.png", batch[0])]
         return [save_image_grid(samples, folder / f"samples_{step:07d}.png")]
+
+
+def _rename_old_cell_keys(module: nn.Module, state_dict: dict, prefix: str, *_: object) -> None:
+    """Load-state-dict pre-hook: move the cell keys of older checkpoints (``partition.*``,
+    ``cell_embedding.weight``, ``critic_cell_embedding.weight``) to ``cells.*``."""
+    for key in list(state_dict):
+        for old, new in OLD_CELL_KEYS.items():
+            if key.startswith(prefix + old):
+                state_dict[prefix + new + key[len(prefix + old):]] = state_dict.pop(key)
+                break
 
 
 __all__ = ["GAN", "GANConfig"]
