@@ -150,11 +150,12 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
+    from genmodels.data.build import data_shape
     from genmodels.models import MODELS
     from genmodels.summary import summarize
 
     config = load_config(args.config, args.overrides)
-    model = MODELS[config.kind](config.model)
+    model = MODELS[config.kind](config.model, data_shape(config.data))
     print(summarize(model, model.input_shape, forward=type(model).summary_pass))
     return 0
 
@@ -169,10 +170,10 @@ def _accuracy(args: argparse.Namespace) -> int:
     if not isinstance(model, Classifier):
         raise InputError(f"{args.checkpoint} holds a {model.kind}; accuracy needs a classifier "
                          "(a run of [model] kind = \"classifier\")")
-    if model.input_shape[0] != 1:
-        raise InputError(f"{args.checkpoint} classifies {model.input_shape[0]}-channel images; "
-                         f"the {args.dataset} test images have 1 channel")
     test = load_images(args.dataset, "test", args.data_root)
+    if model.input_shape != tuple(test.images.shape[1:]):
+        raise InputError(f"{args.checkpoint} classifies images of shape {model.input_shape}; "
+                         f"the {args.dataset} test images are {tuple(test.images.shape[1:])}")
     correct = 0
     with torch.no_grad(), progress(total=len(test), desc="accuracy", unit="img") as bar:
         for i in range(0, len(test), 2000):
@@ -190,7 +191,7 @@ def _sample(args: argparse.Namespace) -> int:
 
     from genmodels import load
     from genmodels.models import Sampler
-    from genmodels.pipelines.evaluate import draw_samples
+    from genmodels.pipelines.run_evaluation import draw_samples
     from genmodels.plots import save_image_grid, scatter_points
 
     suffix = Path(args.out).suffix.lower()
@@ -220,15 +221,19 @@ def _sample(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from genmodels.pipelines.evaluation import evaluate_source, write_evaluation
+    from genmodels.pipelines.run_evaluation import evaluate_source, write_evaluation
 
     metrics = args.metrics.split(",") if args.metrics else None
     full = EVALUATE_FULL if args.full else EVALUATE_QUICK
     n = args.n if args.n is not None else full["n"]
     k = args.importance_samples if args.importance_samples is not None else full["k"]
     report = evaluate_source(args.source, args.reference, metrics, n=n, k=k, seed=args.seed,
-                             data_root=args.data_root, held_out_examples=n)
+                             data_root=args.data_root, held_out_examples=n,
+                             features=args.features)
     print(json.dumps({key: value for key, value in report.items() if key != "modes"}, indent=2))
+    for kind in ("note", "warning"):
+        for text in report.get(f"{kind}s", []):
+            print(f"genmodels evaluate: {kind}: {text}", file=sys.stderr)
     for path in write_evaluation(report, args.out):
         print(f"wrote {path}")
     return 0
@@ -303,17 +308,24 @@ def parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser(
         "evaluate", help="metrics of a checkpoint or of samples, as JSON and Markdown",
         description="A checkpoint (final.pt or run directory) gets its held-out numbers (a "
-        "VAE's -ELBO and importance-sampled NLL, on the first --n test images) and the metrics "
-        "of --n samples it draws; samples (.pt tensor, .npy array or a folder of PNGs) get the "
-        "sample metrics. The defaults take minutes on 2 CPU cores (--n "
+        "VAE's -ELBO and importance-sampled NLL, on the first --n held-out images) and the "
+        "metrics of --n samples it draws, against its own held-out data by default; samples "
+        "(.npy/.npz/.pt array or a folder of PNG/JPEG images, any size, 1 or 3 channels) get "
+        "the sample metrics. The defaults take minutes on 2 CPU cores (--n "
         f"{EVALUATE_QUICK['n']}, --importance-samples {EVALUATE_QUICK['k']}); --full runs the "
         f"published protocol ({EVALUATE_FULL['n']:,} samples, k = {EVALUATE_FULL['k']} on the "
         "whole test set).")
-    evaluate.add_argument("source", help="checkpoint, run directory, .pt/.npy samples or PNG "
-                          "folder")
+    evaluate.add_argument("source", help="checkpoint, run directory, .npy/.npz/.pt samples or "
+                          "image folder")
     evaluate.add_argument("--reference", help="real images: mnist-test (default for samples), "
                           "mnist-train, fashion-test, fashion-train, stacked-mnist-test, "
-                          "stacked-mnist-train; default for a model: its dataset's test split")
+                          "stacked-mnist-train, a folder of images or a .npy/.npz/.pt file "
+                          "(its test_images if it has some); default for a model: its own "
+                          "held-out data")
+    evaluate.add_argument("--features", help="feature extractor: mnist-cnn, fashion-cnn, "
+                          "pixels, classifier:RUN (a classifier trained with genmodels train), "
+                          "torchscript:FILE; default: the shipped CNN of MNIST, Fashion-MNIST "
+                          "and Stacked MNIST references, pixels for other data")
     evaluate.add_argument("--metrics", help="comma-separated, from held_out, mixture, fid, kid, "
                           "prdc, vendi, ndb, modes; default: all that apply")
     evaluate.add_argument("--full", action="store_true",

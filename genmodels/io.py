@@ -1,18 +1,16 @@
-"""Loading trained models: ``genmodels.load`` and the shipped MNIST classifier."""
+"""Loading trained models: ``genmodels.load`` and the shipped MNIST and Fashion-MNIST CNNs."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from genmodels.config import config_from_dict
+from genmodels.metrics.features import SHIPPED_CNNS, WEIGHTS, WeightsError, verified_weights
 from genmodels.models import MODELS, Classifier, Model
 from genmodels.train.checkpoint import CheckpointError, load_checkpoint
-from genmodels.utils import sha256
-
-WEIGHTS = Path(__file__).parent / "weights"
+from genmodels.utils import checkpoint_input_shape
 
 
 def load(path: str | Path, device: str | torch.device = "cpu", ema: bool = True) -> Model:
@@ -33,8 +31,10 @@ def load(path: str | Path, device: str | torch.device = "cpu", ema: bool = True)
     if missing:
         raise CheckpointError(f"{path} is not a saved model: it has no {' or '.join(missing)} "
                               "entry (write one with genmodels train)")
-    config = config_from_dict(state["config"])
-    model = MODELS[state["kind"]](config.model)
+    model_section = {key: value for key, value in state["config"]["model"].items()
+                     if key not in ("in_channels", "data_dim")}  # older checkpoints' keys
+    config = config_from_dict({**state["config"], "model": model_section})
+    model = MODELS[state["kind"]](config.model, checkpoint_input_shape(state))
     weights = state["ema"] if ema and state.get("ema") is not None else state["model"]
     try:
         model.load_state_dict(weights)
@@ -50,12 +50,13 @@ def load(path: str | Path, device: str | torch.device = "cpu", ema: bool = True)
     return model.to(device).eval()
 
 
-SHIPPED_CLASSIFIERS = ("mnist", "fashion")  # genmodels/weights/{dataset}_cnn.pt and .json
+SHIPPED_CLASSIFIERS = tuple(SHIPPED_CNNS.values())  # genmodels/weights/{dataset}_cnn.pt, .json
 
 
 def classifier(dataset: str = "mnist", device: str | torch.device = "cpu") -> Classifier:
     """The shipped CNN of ``dataset`` (mnist or fashion; see ``genmodels/weights/*_cnn.json``),
-    frozen, in eval mode, its sha256 checked against its card.
+    frozen, in eval mode, its sha256 checked against its card (``verified_weights``, as the
+    ``mnist-cnn`` and ``fashion-cnn`` features of the metrics).
 
     Takes (N, 1, 28, 28) images in [0, 1] and returns logits (N, 10); ``.features(x)`` gives
     the 128-d penultimate layer used by the metrics (FID on classifier features, mode counts).
@@ -63,11 +64,10 @@ def classifier(dataset: str = "mnist", device: str | torch.device = "cpu") -> Cl
     if dataset not in SHIPPED_CLASSIFIERS:
         raise CheckpointError(f"no shipped classifier for {dataset!r}; genmodels ships one for "
                               f"{', '.join(SHIPPED_CLASSIFIERS)}")
-    path = WEIGHTS / f"{dataset}_cnn.pt"
-    card = json.loads((WEIGHTS / f"{dataset}_cnn.json").read_text())
-    if sha256(path) != card["sha256"]:
-        raise CheckpointError(f"{path} does not match the sha256 in {dataset}_cnn.json; "
-                              f"reinstall genmodels or rebuild it with: {card['command']}")
+    try:
+        path = verified_weights(WEIGHTS / f"{dataset}_cnn.pt")
+    except WeightsError as err:  # the checkpoint error that callers of load() expect
+        raise CheckpointError(str(err)) from None
     model = load(path, device)
     model.requires_grad_(False)
     return model

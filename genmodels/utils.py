@@ -72,3 +72,15 @@ def check_images(x: Tensor, *, shape: Sequence[int] | None = None, low: float = 
         if not (low <= float(lo) and float(hi) <= high):  # also catches NaN
             raise ValueError(f"{name} should lie in [{low}, {high}], got values in "
                              f"[{float(lo):.3g}, {float(hi):.3g}]")
+
+
+def checkpoint_input_shape(state: dict) -> tuple[int, ...]:
+    """The shape of one example a saved model trained on (its ``"input_shape"``). Checkpoints
+    from before size-generic nets store none: theirs is 28×28 with ``model.in_channels``
+    channels (1 when absent), or ``(model.data_dim,)`` points for an mlp GAN."""
+    if state.get("input_shape") is not None:
+        return tuple(int(n) for n in state["input_shape"])
+    model = state["config"]["model"]
+    if state.get("kind") == "gan" and model.get("net") == "mlp":
+        return (model.get("data_dim", 2),)
+    return (model.get("in_channels", 1), 28, 28)

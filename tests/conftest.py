@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from genmodels.config import Config, config_from_dict
-from genmodels.train import load_checkpoint
+from genmodels.train import Callback, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_ROOT = os.environ.get("GENMODELS_DATA", str(ROOT.parent / "shared" / "data"))
@@ -42,7 +42,7 @@ def tiny_config(**sections: dict) -> Config:
     return config_from_dict(raw)
 
 
-class InterruptAt:
+class InterruptAt(Callback):
     """Sends this process SIGINT (Ctrl-C) after ``step`` steps."""
 
     def __init__(self, step: int) -> None:
@@ -68,3 +68,19 @@ def metric_lines(run: Path) -> list[dict]:
     """The records of ``run/metrics.jsonl`` without their wall-clock ``time``."""
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     return [{k: v for k, v in line.items() if k != "time"} for line in lines]
+
+
+@pytest.fixture
+def tampered_weights(tmp_path):
+    """A copy of the shipped MNIST CNN and its card in tmp_path, 8 bytes of the weights zeroed:
+    its sha256 no longer matches the card."""
+    import shutil
+
+    from genmodels.metrics.features import WEIGHTS
+
+    for name in ("mnist_cnn.pt", "mnist_cnn.json"):
+        shutil.copy(WEIGHTS / name, tmp_path / name)
+    with open(tmp_path / "mnist_cnn.pt", "r+b") as f:
+        f.seek(-100, 2)
+        f.write(b"\x00" * 8)
+    return tmp_path

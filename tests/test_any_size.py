@@ -67,7 +67,8 @@ def test_a_size_the_conv_stack_cannot_take_names_the_sizes_it_can():
 def test_28_appears_only_in_mnist_specific_code():
     """The number 28 is not hard-coded in nets, models, pipelines or the trainer."""
     allowed = {"data/images.py", "data/stacked.py", "data/build.py", "metrics/modes.py", "io.py",
-               "metrics/features.py", "models/base.py", "models/gan.py"}  # MNIST defaults
+               "metrics/features.py", "models/base.py", "models/gan.py",  # MNIST defaults
+               "utils.py"}  # checkpoint_input_shape: checkpoints of before were all 28×28
     for path in GENMODELS.rglob("*.py"):
         relative = path.relative_to(GENMODELS).as_posix()
         if relative in allowed:
@@ -137,30 +138,43 @@ def _train(tmp_path: Path, name: str, kind: str, data: list[str], model: list[st
 @pytest.fixture(scope="module")
 def own_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("own")
-    return {"folder": (["data.name=folder", f"data.path={_folder_of_pngs(root / 'pngs')}"],
-                       (3, 48, 48)),
-            "array": (["data.name=array", f"data.path={_npy_of_grey(root / 'grey.npy')}"],
+    grey = np.load(_npy_of_grey(root / "grey.npy"))  # an .npy has no labels: the classifier
+    np.savez(root / "grey_labelled.npz", images=grey,  # trains on the same images with theirs
+             labels=np.arange(len(grey)) % 2)
+    folder = ["data.name=folder", f"data.path={_folder_of_pngs(root / 'pngs')}"]
+    return {"folder": (folder, folder, (3, 48, 48)),
+            "array": (["data.name=array", f"data.path={root / 'grey.npy'}"],
+                      ["data.name=array", f"data.path={root / 'grey_labelled.npz'}"],
                       (1, 32, 32))}
 
 
 @pytest.mark.parametrize("source", ["folder", "array"])
 def test_own_images_through_train_sample_and_inpaint(tmp_path, own_data, source, capsys):
-    data, shape = own_data[source]
+    data, labelled, shape = own_data[source]
     vae = _train(tmp_path, "vae", "vae", data, ["model.net=conv", "model.channels=[4,8]",
                                                 "model.latent_dim=4", "model.hidden=[16]"],
                  "unit")
     gan = _train(tmp_path, "gan", "gan", data, ["model.channels=[4,8]", "model.latent_dim=4"],
                  "symmetric")
     assert load(vae).input_shape == shape and load(gan).input_shape == shape
-    if source == "folder":  # labelled: class subfolders
-        classifier = _train(tmp_path, "cnn", "classifier", data,
-                            ["model.channels=[4,8]", "model.num_classes=2"], "unit")
-        assert load(classifier).input_shape == shape
+    classifier = _train(tmp_path, "cnn", "classifier", labelled,
+                        ["model.channels=[4,8]", "model.num_classes=2"], "unit")
+    assert load(classifier).input_shape == shape
     for run in (vae, gan):
         out = tmp_path / f"{run.name}_samples.npy"
         assert main(["sample", str(run), "--n", "6", "--out", str(out)]) == 0
         assert np.load(out).shape == (6, *shape)
         assert main(["sample", str(run), "--n", "4", "--out", str(out.with_suffix(".png"))]) == 0
+    for feature in ("pixels", f"classifier:{classifier}"):
+        report = tmp_path / f"eval_{feature.split(':')[0]}.json"
+        assert main(["evaluate", str(vae), "--features", feature, "--n", "40",
+                     "--importance-samples", "5", "--out", str(report)]) == 0
+        numbers = json.loads(report.read_text())
+        assert numbers["image_size"] == list(shape[1:]) and np.isfinite(numbers["fid"]["value"])
+        assert ("modes" in numbers) == (feature != "pixels")  # class metrics need a head
+    samples = tmp_path / "vae_samples.npy"
+    assert main(["evaluate", str(samples), "--reference", str(samples), "--features", "pixels",
+                 "--metrics", "fid", "--out", str(tmp_path / "files.json")]) == 0
     mask = np.full(shape[1:], 255, np.uint8)
     mask[: shape[1] // 2] = 0
     Image.fromarray(mask).save(tmp_path / "mask.png")

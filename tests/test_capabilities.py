@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, tiny_config
 
 from genmodels.cli import main
 from genmodels.config import config_from_dict
@@ -69,3 +70,26 @@ def test_no_capability_is_guessed_with_hasattr():
                  for number, line in enumerate(path.read_text().splitlines(), 1)
                  if guess.search(line)]
     assert offenders == []
+
+
+def test_trainer_callbacks_are_declared_not_guessed(tmp_path):
+    """A callback subclasses Callback (whose hooks do nothing by default); an object that only
+    looks like one is refused before the run starts."""
+    from genmodels.train import Callback, Trainer
+
+    class LooksLikeACallback:
+        def on_step(self, trainer, losses):
+            pass
+
+    config = tiny_config(model={"kind": "classifier", "net": "mlp", "hidden": [8]},
+                         train={"max_steps": 2})
+    with pytest.raises(TypeError, match="subclass genmodels.train.Callback"):
+        Trainer(config, tmp_path / "a", callbacks=[LooksLikeACallback()])
+    steps = []
+
+    class CountSteps(Callback):
+        def on_step(self, trainer, losses):
+            steps.append(trainer.step)
+
+    Trainer(config, tmp_path / "b", callbacks=[CountSteps()]).fit()
+    assert steps == [1, 2]

@@ -20,7 +20,7 @@ from conftest import ROOT, tiny_config
 import genmodels
 from genmodels import cli, progress
 from genmodels.cli import main
-from genmodels.pipelines.evaluate import samples_from_checkpoint
+from genmodels.pipelines.run_evaluation import samples_from_checkpoint
 from genmodels.train import Trainer
 
 CNN = ROOT / "genmodels" / "weights" / "mnist_cnn.pt"
@@ -146,17 +146,18 @@ def test_corrupt_masks_and_sample_files(vae_run, tmp_path, capsys, data_root):
     assert not (tmp_path / "x.png").exists()
     (tmp_path / "samples.npy").write_text("not an array")
     assert main(["evaluate", str(tmp_path / "samples.npy"), "--data-root", data_root]) == 2
-    assert "not a readable .npy array" in one_error_line(capsys, "evaluate")
+    assert "samples.npy (This file contains pickled (object) data); save it again with " \
+        "np.save" in one_error_line(capsys, "evaluate")
     folder = tmp_path / "pngs"
     folder.mkdir()
     _broken_png(folder / "0.png")
     assert main(["evaluate", str(folder), "--data-root", data_root]) == 2
-    assert "0.png is not a readable PNG" in one_error_line(capsys, "evaluate")
+    assert f"cannot decode the image {folder / '0.png'}" in one_error_line(capsys, "evaluate")
     (tmp_path / "broken.pt").write_bytes(b"\x80\x02garbage")  # is_checkpoint reads it
     assert main(["evaluate", str(tmp_path / "broken.pt"), "--data-root", data_root]) == 2
     assert "corrupt or not a torch file" in one_error_line(capsys, "evaluate")
-    assert main(["evaluate", str(vae_run.parent)]) == 2  # neither a run nor PNGs
-    assert "holds no .png files" in one_error_line(capsys, "evaluate")
+    assert main(["evaluate", str(vae_run.parent)]) == 2  # neither a run nor images
+    assert "holds run directories (run), not images" in one_error_line(capsys, "evaluate")
 
 
 def test_files_that_cannot_be_written(vae_run, tmp_path, capsys, monkeypatch):
@@ -195,13 +196,13 @@ def test_commands_refuse_the_wrong_model_kind(vae_run, capsys, data_root):
 
 
 def test_bugs_keep_their_traceback(monkeypatch, tmp_path):
-    from genmodels.pipelines import evaluation
+    from genmodels.pipelines import run_evaluation
 
     for error in (ZeroDivisionError, KeyError, ValueError, TypeError, RuntimeError):
         def bug(*args, error=error, **kwargs):
             raise error("a bug deep inside")
 
-        monkeypatch.setattr(evaluation, "evaluate_source", bug)
+        monkeypatch.setattr(run_evaluation, "evaluate_source", bug)
         with pytest.raises(error, match="a bug deep inside"):
             main(["evaluate", str(tmp_path / "samples.npy")])
 
@@ -317,10 +318,10 @@ def test_long_commands_show_progress(vae_run, classifier_run, tmp_path, capsys, 
 
 # --- evaluate: quick defaults, --full, --n caps the held-out images --------------------------
 def test_evaluate_defaults_are_quick_and_full_is_one_flag(monkeypatch, tmp_path):
-    from genmodels.pipelines import evaluation
+    from genmodels.pipelines import run_evaluation
 
     calls = []
-    monkeypatch.setattr(evaluation, "evaluate_source",
+    monkeypatch.setattr(run_evaluation, "evaluate_source",
                         lambda *args, **kwargs: calls.append(kwargs) or {"source": "x"})
     out = str(tmp_path / "e.json")
     assert main(["evaluate", "runs/vae", "--out", out]) == 0

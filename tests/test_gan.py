@@ -25,7 +25,13 @@ from genmodels.models.gan_losses import (
     gradient_penalty,
     r1_penalty,
 )
-from genmodels.train import NonFiniteLossError, Trainer, load_checkpoint, save_checkpoint
+from genmodels.train import (
+    Callback,
+    NonFiniteLossError,
+    Trainer,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 D_REAL, D_FAKE = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([-0.5, 1.5])
 
@@ -284,7 +290,7 @@ def test_every_loss_trains_under_cpu_amp(tmp_path, data_root, loss, penalty):
                    if k.startswith(net + ".")), f"the {net} did not move"
 
 
-class PoisonAt:
+class PoisonAt(Callback):
     """Sets one weight of ``net`` (critic or generator) to NaN after ``step`` steps."""
 
     def __init__(self, net: str, step: int) -> None:

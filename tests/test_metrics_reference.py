@@ -38,6 +38,7 @@ from genmodels.metrics import (
     vendi_score,
     wasserstein,
 )
+from genmodels.metrics.frechet import gaussian_fit, gaussian_w2_squared
 
 F64 = torch.float64
 pytestmark = [  # noise from the reference packages
@@ -289,6 +290,18 @@ def test_frechet_distance_of_a_set_with_itself_is_zero_and_never_nan():
     value = frechet_distance(few, other).value
     assert math.isfinite(value) and value > 0
     assert frechet_distance(few.float(), other.float()).value == pytest.approx(value, rel=1e-5)
+
+
+def test_frechet_distance_with_fewer_samples_than_features_is_the_full_formula():
+    """Below d samples the distance goes through the nuclear norm of A_x A_yᵀ (O(n m d));
+    it equals the eigendecomposition route, and the closed form of the same fits."""
+    x, y = gaussian(12, 300, seed=3), gaussian(9, 300, seed=4, mean=0.1, std=1.3)
+    full = gaussian_w2_squared(*gaussian_fit(x, True), *gaussian_fit(y, True))
+    assert frechet_distance(x, y).value == pytest.approx(float(full), rel=1e-9)
+    small_x, small_y = gaussian(6, 8, seed=5), gaussian(5, 8, seed=6, std=0.5)
+    expected = closed_form_w2_squared(small_x.mean(0).numpy(), np.cov(small_x.numpy().T),
+                                      small_y.mean(0).numpy(), np.cov(small_y.numpy().T))
+    assert frechet_distance(small_x, small_y).value == pytest.approx(expected, rel=1e-8)
 
 
 # --- KID ------------------------------------------------------------------------------------

@@ -272,6 +272,14 @@ def test_checkpoints_with_the_old_cell_keys_load(tmp_path):
     for ema in (True, False):
         assert_identical(load(tmp_path / "old.pt", ema=ema).state_dict(),
                          load(tmp_path / "run" / "final.pt", ema=ema).state_dict())
+    resumable = load_checkpoint(tmp_path / "run" / "checkpoint.pt")  # a run of that code
+    for key in ("model", "ema"):
+        resumable[key] = {old_key(k): v for k, v in resumable[key].items()}
+    save_checkpoint(resumable, tmp_path / "run" / "checkpoint.pt")
+    config.train.max_steps = 5
+    resumed = Trainer(config, tmp_path / "run", resume=True)
+    resumed.fit()
+    assert resumed.step == 5 and "cells.critic_embedding.weight" in resumed.ema.state_dict()
 
     shipped = ROOT / "samples" / "checkpoints" / "gan_mnist.pt"
     saved = load_checkpoint(shipped)["model"]

@@ -1,35 +1,32 @@
-"""The evaluation pipeline: loading samples, reference sets, the report of real and collapsed
-MNIST samples, and the files it writes."""
+"""The evaluation pipeline: loading samples and reference sets of any size, the report of real
+and collapsed MNIST samples, features chosen by the reference, metrics left out or warned about,
+the files it writes, and ``genmodels evaluate`` on checkpoints and samples."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_features import Pool, grey_32
 
 import genmodels
 from genmodels.cli import main
 from genmodels.config import config_from_dict
 from genmodels.data import GaussianMixture2D, load_images, to_unit
-from genmodels.metrics import (
-    fid,
-    frechet_distance,
-    image_features,
-    mnist_features,
-    mnist_features_and_labels,
-    module_features,
-    pixel_features,
-)
+from genmodels.errors import InputError
+from genmodels.metrics import frechet_distance, mnist_features, pixel_features
 from genmodels.models import MODELS
 from genmodels.pipelines import (
     METRICS,
-    as_images,
+    as_8bit,
     evaluate_samples,
     load_samples,
     reference_images,
+    reference_set,
     samples_from_checkpoint,
     write_report,
 )
@@ -61,52 +58,35 @@ def collapsed_report(data_root, reference):
     return evaluate_samples(test.images[test.labels == 1][:400], reference, **SMALL)
 
 
-def test_load_samples_from_pt_npy_and_png(tmp_path):
+def test_load_samples_from_files_of_any_size(tmp_path):
     images = torch.randint(0, 256, (5, 1, 28, 28), dtype=torch.uint8)
     torch.save(to_unit(images), tmp_path / "samples.pt")
     np.save(tmp_path / "samples.npy", images[:, 0].numpy())  # (N, 28, 28) uint8
+    np.savez(tmp_path / "samples.npz", images=images.numpy())
     folder = tmp_path / "pngs"
     folder.mkdir()
     for i, image in enumerate(images[:, 0].numpy()):
-        Image.fromarray(image).convert("RGB").save(folder / f"{i:03d}.png")  # gray as RGB
-    for source in ("samples.pt", "samples.npy", "pngs"):
+        Image.fromarray(image).save(folder / f"{i:03d}.png")
+    for source in ("samples.pt", "samples.npy", "samples.npz", "pngs"):
         loaded = load_samples(tmp_path / source)
         assert loaded.shape == (5, 1, 28, 28) and loaded.dtype == torch.float32
         torch.testing.assert_close(loaded, to_unit(images), rtol=0, atol=1e-7)
-    rgb = np.random.default_rng(0).integers(0, 256, (2, 28, 28, 3), dtype=np.uint8)
-    np.save(tmp_path / "rgb.npy", rgb)  # channels last
+    rgb = np.random.default_rng(0).integers(0, 256, (2, 32, 24, 3), dtype=np.uint8)
+    np.save(tmp_path / "rgb.npy", rgb)  # channels last, 32×24
     torch.testing.assert_close(load_samples(tmp_path / "rgb.npy"),
                                to_unit(torch.tensor(rgb).permute(0, 3, 1, 2)))
 
 
-def test_feature_maps(mnist_test_images):
-    images = mnist_test_images[:6]  # uint8
-    pixels = pixel_features(images)
-    assert pixels.shape == (6, 784) and pixels.dtype == torch.float32
-    torch.testing.assert_close(module_features(images, torch.nn.Flatten(), batch_size=4), pixels)
-    assert fid(images, mnist_test_images[6:12], "pixels").value == pytest.approx(
-        frechet_distance(pixels, pixel_features(mnist_test_images[6:12])).value, rel=1e-12)
-    # three channels: each one through the CNN on its own, features side by side
-    stacked = torch.cat([images[:3], images[3:]], dim=1)[:, [0, 1, 1]]  # (3, 3, 28, 28)
-    features, digits = mnist_features_and_labels(stacked, batch_size=2)
-    single, single_digits = mnist_features_and_labels(stacked[:, 1:2])
-    assert features.shape == (3, 384) and digits.shape == (3, 3)
-    torch.testing.assert_close(features[:, 128:256], single)
-    torch.testing.assert_close(digits[:, 1], single_digits[:, 0])
-    torch.testing.assert_close(image_features(images), mnist_features(to_unit(images)))
-    with pytest.raises(ValueError, match="features must be one of"):
-        image_features(images, "inception")
-    with pytest.raises(ValueError, match=r"images should be 28x28"):
-        mnist_features(torch.zeros(2, 1, 32, 32, dtype=torch.uint8))
-
-
-def save_untrained(kind: str, path, data: dict | None = None, **model) -> None:
+def save_untrained(kind: str, path, data: dict | None = None, input_shape=None,
+                   train: dict | None = None, **model) -> None:
     """A model checkpoint as the Trainer writes it, with freshly initialised weights."""
-    config = config_from_dict({"model": {"kind": kind, **model}, "data": data or {}})
+    config = config_from_dict({"model": {"kind": kind, **model}, "data": data or {},
+                               "train": train or {}})
     torch.manual_seed(0)
-    network = MODELS[kind](config.model)
+    network = MODELS[kind](config.model, input_shape)
     save_checkpoint({"format": MODEL_FORMAT, "kind": kind, "config": config.to_dict(), "step": 0,
-                     "model": network.state_dict(), "ema": None}, path)
+                     "input_shape": list(network.input_shape), "model": network.state_dict(),
+                     "ema": None}, path)
 
 
 def test_samples_from_checkpoint(tmp_path):
@@ -122,29 +102,54 @@ def test_samples_from_checkpoint(tmp_path):
 
 
 def test_bad_samples_raise(tmp_path):
-    with pytest.raises(ValueError, match=r"float samples must lie in \[0, 1\]"):
-        as_images(torch.full((2, 1, 28, 28), -0.5))
-    with pytest.raises(ValueError, match="samples must be images"):
-        as_images(torch.zeros(2, 32, 32))
-    with pytest.raises(ValueError, match="NaN or Inf"):
-        as_images(torch.full((2, 784), float("nan")))
+    np.save(tmp_path / "negative.npy", np.full((2, 28, 28), -0.5, dtype=np.float32))
+    with pytest.raises(InputError, match=r"holds floats outside \[0, 1\]"):
+        load_samples(tmp_path / "negative.npy")
+    np.save(tmp_path / "flat.npy", np.zeros((2, 784), dtype=np.uint8))
+    with pytest.raises(InputError, match="the accepted layouts are"):
+        load_samples(tmp_path / "flat.npy")
+    (tmp_path / "samples.txt").write_text("1 2 3")
+    with pytest.raises(InputError, match="give a folder of PNG/JPEG files or a .npy/.npz/.pt"):
+        load_samples(tmp_path / "samples.txt")
     torch.save({"kind": "vae", "model": {}}, tmp_path / "final.pt")
-    with pytest.raises(ValueError, match="is a model checkpoint"):
+    with pytest.raises(InputError, match="is a model checkpoint"):
         load_samples(tmp_path / "final.pt")
     with pytest.raises(FileNotFoundError):
         load_samples(tmp_path / "missing.npy")
-    with pytest.raises(ValueError, match="unknown reference"):
+    with pytest.raises(InputError, match="unknown reference 'cifar-test': give one of mnist-"):
         reference_images("cifar-test")
-    with pytest.raises(ValueError, match="unknown metrics"):
+    with pytest.raises(InputError, match="unknown metrics"):
         evaluate_samples(torch.zeros(2, 1, 28, 28), torch.zeros(2, 1, 28, 28), ["is"])
+    with pytest.raises(InputError, match=r"samples: images should lie in \[0.0, 1.0\]"):
+        evaluate_samples(torch.full((2, 1, 28, 28), float("nan")), torch.zeros(2, 1, 28, 28))
+    with pytest.raises(InputError, match=r"the samples are 1×32×32 images \(C×H×W\) but the "
+                                         r"reference images are 1×28×28"):
+        evaluate_samples(torch.zeros(2, 1, 32, 32), torch.zeros(2, 1, 28, 28), ["ndb"])
 
 
 def test_reference_images_are_seeded_subsets(data_root):
     first = reference_images("mnist-test", data_root, n=50, seed=3)
     assert first.shape == (50, 1, 28, 28) and 0 <= first.min() and first.max() <= 1
     torch.testing.assert_close(first, reference_images("mnist-test", data_root, n=50, seed=3))
-    stacked = reference_images("stacked-mnist-test", data_root, n=20)
-    assert stacked.shape == (20, 3, 28, 28)
+    stacked = reference_set("stacked-mnist-test", data_root, n=20)
+    assert stacked.images.shape == (20, 3, 28, 28) and stacked.dataset == "stacked_mnist"
+    assert reference_set("fashion-test", data_root, n=5).dataset == "fashion"
+
+
+def test_a_reference_of_ones_own_is_its_held_out_images(tmp_path):
+    images, _ = grey_32(30)
+    np.savez(tmp_path / "data.npz", images=images[:20], test_images=images[20:])
+    np.save(tmp_path / "plain.npy", images)
+    for split, rows in (("train", images[:20]), ("test", images[20:])):
+        for i, image in enumerate(rows):
+            (tmp_path / "tree" / split / "all").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(tmp_path / "tree" / split / "all" / f"{i:03d}.png")
+    for source, expected in (("data.npz", images[20:]), ("plain.npy", images),
+                             ("tree", images[20:])):
+        ref = reference_set(str(tmp_path / source))
+        assert ref.name == str(tmp_path / source) and ref.dataset is None
+        torch.testing.assert_close(ref.images, to_unit(torch.from_numpy(expected)[:, None]))
+    assert reference_set(str(tmp_path / "plain.npy"), n=7, seed=1).images.shape == (7, 1, 32, 32)
 
 
 def test_real_samples_score_like_real_data(real_report, data_root, reference):
@@ -177,7 +182,7 @@ def test_write_report(collapsed_report, tmp_path):
     assert [p.name for p in paths] == ["report.json", "classes.png", "report.md"]
     assert json.loads((out / "report.json").read_text()) == collapsed_report
     markdown = (out / "report.md").read_text()
-    assert "| FID (FID-MNIST features, squared) |" in markdown
+    assert "| FID (mnist-cnn features, squared) |" in markdown
     assert "![class histogram](classes.png)" in markdown
     with Image.open(out / "classes.png") as image:
         assert image.size[0] > 100
@@ -209,10 +214,10 @@ def test_evaluate_command_on_a_vae_checkpoint(tmp_path, data_root, capsys):
     assert held_out["nelbo"] == pytest.approx(nelbo, abs=1.0)
     assert held_out["nll"] < held_out["nelbo"]  # the k = 8 bound is tighter
     # sample metrics: the model's samples against its dataset's test split
-    samples = samples_from_checkpoint(tmp_path / "vae.pt", 300, seed=0)
+    samples = as_8bit(samples_from_checkpoint(tmp_path / "vae.pt", 300, seed=0))
     expected = evaluate_samples(samples, reference_images("mnist-test", data_root),
                                 ["fid", "modes"], n=300, seed=0)
-    assert report["reference"] == "mnist-test"
+    assert report["reference"] == "mnist-test" and report["features"] == "mnist-cnn"
     assert report["fid"] == expected["fid"] and report["modes"] == expected["modes"]
     assert "ndb" not in report
     markdown = (tmp_path / "eval" / "report.md").read_text()
@@ -252,3 +257,147 @@ def test_evaluate_command_on_a_2d_mixture_model(tmp_path, data_root):
     assert mixture["high_quality"] == pytest.approx(good.float().mean().item())
     assert mixture["modes_captured"] == len(nearest[good].unique())
     assert main(["evaluate", str(tmp_path / "gan.pt"), "--metrics", "fid"]) == 2
+
+
+# --- any data: features chosen by the reference, or given; what does not fit -----------------
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("genmodels evaluate: error: "), err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def grey_files(tmp_path_factory) -> dict[str, Path]:
+    """32×32 grey samples (150) and reference images (200) as .npy files."""
+    folder = tmp_path_factory.mktemp("grey32")
+    samples, _ = grey_32(150, seed=2)
+    reference, _ = grey_32(200, seed=3)
+    np.save(folder / "samples.npy", samples)
+    np.save(folder / "refs.npy", reference)
+    return {"samples": folder / "samples.npy", "refs": folder / "refs.npy"}
+
+
+def grey_tensor(path: Path) -> torch.Tensor:
+    return to_unit(torch.from_numpy(np.load(path))[:, None])
+
+
+def test_evaluate_32x32_samples_on_pixels(grey_files, tmp_path, capsys):
+    out = tmp_path / "pixels.json"
+    assert main(["evaluate", str(grey_files["samples"]), "--reference", str(grey_files["refs"]),
+                 "--features", "pixels", "--metrics", "fid,vendi,modes", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "genmodels evaluate: note: modes left out: the features pixels have no classifier " \
+           "head (class logits); use features with one: classifier:RUN" in err
+    report = json.loads(out.read_text())
+    assert (report["features"], report["feature_dim"]) == ("pixels", 1024)
+    assert report["image_size"] == [32, 32] and report["n_samples"] == 150
+    assert "modes" not in report and "vendi" in report and report["notes"]
+    samples, reference = grey_tensor(grey_files["samples"]), grey_tensor(grey_files["refs"])
+    direct = frechet_distance(pixel_features(reference), pixel_features(samples)).value
+    assert report["fid"]["value"] == pytest.approx(direct, rel=1e-9)
+    assert any(w.startswith("fid: 150 images for 1024-d features") for w in report["warnings"])
+    assert not (tmp_path / "pixels_classes.png").exists()
+
+
+def test_evaluate_with_a_torchscript_module(grey_files, tmp_path):
+    path = tmp_path / "pool.pt"
+    torch.jit.save(torch.jit.script(Pool()), str(path))
+    out = tmp_path / "script.json"
+    assert main(["evaluate", str(grey_files["samples"]), "--reference", str(grey_files["refs"]),
+                 "--features", f"torchscript:{path}", "--metrics", "fid,kid",
+                 "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    samples, reference = grey_tensor(grey_files["samples"]), grey_tensor(grey_files["refs"])
+    direct = frechet_distance(Pool()(reference), Pool()(samples)).value
+    assert report["fid"]["value"] == pytest.approx(direct, rel=1e-9)
+    assert report["feature_dim"] == 64 and report["kid"]["subsets"] == 1
+
+
+def test_features_that_do_not_fit_are_one_error_line(grey_files, tmp_path, data_root, capsys,
+                                                     mnist_test_images):
+    np.save(tmp_path / "digits.npy", mnist_test_images[:50].numpy())
+    out = str(tmp_path / "e.json")
+    assert main(["evaluate", str(tmp_path / "digits.npy"), "--reference", "fashion-test",
+                 "--features", "mnist-cnn", "--out", out, "--data-root", data_root]) == 2
+    line = one_error_line(capsys)
+    assert "mnist-cnn was trained on mnist, stacked_mnist images, not fashion; features that " \
+           "fit fashion images: fashion-cnn, pixels, classifier:RUN, torchscript:FILE" in line
+    assert main(["evaluate", str(grey_files["samples"]), "--reference", str(grey_files["refs"]),
+                 "--features", "mnist-cnn", "--out", out]) == 2
+    assert "mnist-cnn takes 28×28 images, each channel on its own, not 1×32×32; features " \
+           "that fit 1×32×32 images: pixels, classifier:RUN" in one_error_line(capsys)
+    assert main(["evaluate", str(grey_files["samples"]), "--out", out,
+                 "--data-root", data_root]) == 2  # default reference: mnist-test, 28×28
+    assert "the samples are 1×32×32 images (C×H×W) but the reference images are 1×28×28; " \
+           "give a reference of the samples' size" in one_error_line(capsys)
+    assert main(["evaluate", str(grey_files["samples"]), "--reference", "nowhere.npy",
+                 "--out", out]) == 2
+    assert "unknown reference 'nowhere.npy'" in one_error_line(capsys)
+    assert main(["evaluate", str(grey_files["samples"]), "--features", "inception",
+                 "--out", out]) == 2
+    assert "unknown features 'inception'" in one_error_line(capsys)
+    assert not (tmp_path / "e.json").exists()
+
+
+def test_default_features_follow_the_reference(data_root, tmp_path, grey_files):
+    from genmodels.pipelines import evaluate_source
+
+    fashion = load_images("fashion", "test", data_root).images[:60]
+    np.save(tmp_path / "fashion.npy", fashion.numpy())
+    report = evaluate_source(tmp_path / "fashion.npy", "fashion-test", ["fid"], n=60,
+                             data_root=data_root)
+    assert report["features"] == "fashion-cnn" and report["notes"] == []
+    stacked = reference_images("stacked-mnist-test", data_root, n=40, seed=5)
+    torch.save(stacked, tmp_path / "stacked.pt")
+    report = evaluate_source(tmp_path / "stacked.pt", "stacked-mnist-test", ["modes"], n=40,
+                             data_root=data_root)
+    assert report["features"] == "mnist-cnn" and report["modes"]["num_modes"] == 1000
+    report = evaluate_source(grey_files["samples"], str(grey_files["refs"]), ["vendi"], n=60)
+    assert report["features"] == "pixels"
+    assert report["notes"][0].startswith("features: pixels, as genmodels ships no feature "
+                                         "network for this data")
+
+
+def test_small_samples_get_warnings(mnist_test_images, tmp_path, capsys, data_root):
+    report = evaluate_samples(mnist_test_images[:5], mnist_test_images[5:10])
+    warnings = report["warnings"]
+    assert "prdc" not in report and "fid" in report and "kid" in report
+    expected = ["fid: 5 images for 128-d features: the covariances are singular",
+                "kid: 5 images are no more than the subset size 1000: one subset",
+                "prdc left out: k = 5 nearest neighbours need more than 5 images of each set, "
+                "got 5 samples and 5 reference images",
+                "ndb: 5 images over 5 bins are 1.0 a bin, fewer than 10",
+                "modes: 5 images for 10 classes are 0.5 a class, fewer than 10"]
+    assert len(warnings) == len(expected)
+    for text, start in zip(warnings, expected, strict=True):
+        assert text.startswith(start), text
+    assert not evaluate_samples(mnist_test_images[:400], mnist_test_images[400:800],
+                                **{**SMALL, "ndb_bins": 10})["warnings"]
+    np.save(tmp_path / "few.npy", mnist_test_images[:5].numpy())
+    out = tmp_path / "few.json"
+    assert main(["evaluate", str(tmp_path / "few.npy"), "--out", str(out),
+                 "--data-root", data_root]) == 0
+    assert "genmodels evaluate: warning: prdc left out" in capsys.readouterr().err
+    assert json.loads(out.read_text())["warnings"][0].startswith("fid: 5 images")
+    assert "Warnings:" in out.with_suffix(".md").read_text()
+
+
+def test_a_run_of_ones_own_data_is_scored_against_its_held_out_images(tmp_path, capsys):
+    images, _ = grey_32(80, seed=4)
+    np.savez(tmp_path / "data.npz", images=images[:50], test_images=images[50:])
+    save_untrained("vae", tmp_path / "vae.pt", input_shape=(1, 32, 32),
+                   data={"name": "array", "path": str(tmp_path / "data.npz")},
+                   train={"batch_size": 16}, latent_dim=3, hidden=[16])
+    out = tmp_path / "run.json"
+    assert main(["evaluate", str(tmp_path / "vae.pt"), "--metrics", "held_out,fid,ndb",
+                 "--n", "30", "--importance-samples", "2", "--out", str(out)]) == 0
+    assert "note: features: pixels, as genmodels ships no feature network" in \
+        capsys.readouterr().err
+    report = json.loads(out.read_text())
+    assert report["reference"] == f"held-out images of the run (array {tmp_path / 'data.npz'})"
+    assert report["held_out"]["examples"] == 30 and report["features"] == "pixels"
+    samples = as_8bit(samples_from_checkpoint(tmp_path / "vae.pt", 30, seed=0))
+    expected = evaluate_samples(samples, to_unit(torch.from_numpy(images[50:])[:, None]),
+                                ["fid"], n=30, features="pixels")
+    assert report["fid"] == expected["fid"] and report["n_reference"] == 30

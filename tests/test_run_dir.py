@@ -14,7 +14,7 @@ from conftest import InterruptAt, assert_identical, metric_lines, tiny_config, w
 
 from genmodels.cli import main
 from genmodels.config import load_config
-from genmodels.train import Trainer, load_checkpoint
+from genmodels.train import Callback, Trainer, load_checkpoint
 from genmodels.train import trainer as trainer_module
 from genmodels.train.run_dir import LOCK_NAME, RunDirectoryError, RunLock
 
@@ -70,7 +70,7 @@ def test_one_process_per_run_directory(tmp_path, data_root, capsys):
 
 
 def test_the_lock_is_held_for_the_life_of_the_run(tmp_path, data_root):
-    class TryToLock:
+    class TryToLock(Callback):
         def on_step(self, trainer, losses):
             if trainer.step == 3:
                 with pytest.raises(RunDirectoryError, match=str(os.getpid())):

@@ -14,7 +14,7 @@ from torch import nn
 from genmodels.config import ConfigError, TrainConfig
 from genmodels.models import Model, register
 from genmodels.optim import SGDG2, KeepLR, make_optimizer, make_scheduler
-from genmodels.train import Trainer, load_checkpoint
+from genmodels.train import Callback, Trainer, load_checkpoint
 
 BETA = 0.9
 
@@ -229,7 +229,7 @@ def test_trainer_runs_and_resumes_sgd_g2_bit_identically(tmp_path, data_root):
         assert torch.equal(full_weights[name], part_weights[name]), name
 
 
-class ZAtEveryEvaluation:
+class ZAtEveryEvaluation(Callback):
     """Records the generator's input z at every forward, step by step."""
 
     def __init__(self, trainer: Trainer) -> None:

@@ -18,7 +18,13 @@ from torch import nn
 import genmodels
 from genmodels.config import dump_toml
 from genmodels.models import Model, Phase, register
-from genmodels.train import CheckpointError, NonFiniteLossError, Trainer, load_checkpoint
+from genmodels.train import (
+    Callback,
+    CheckpointError,
+    NonFiniteLossError,
+    Trainer,
+    load_checkpoint,
+)
 
 # Every source of randomness at once: dropout, dynamic binarisation, shuffling, EMA, cosine lr.
 RANDOM_RUN = {"model": {"dropout": 0.2}, "data": {"view": "dynamic_binary"},
@@ -218,7 +224,7 @@ def test_ema_is_the_average_of_the_weights(tmp_path, data_root):
     config = tiny_config(train={"max_steps": 3, "ema": 0.5, "optimizer": "sgd", "lr": 0.1})
     history = []
 
-    class Record:
+    class Record(Callback):
         def on_step(self, trainer, losses):
             history.append({k: v.clone() for k, v in trainer.model.state_dict().items()})
 
@@ -291,7 +297,7 @@ def test_nan_gradient_stops_before_the_update(tmp_path, data_root, optimizer):
     config = tiny_config(model={"kind": "test_nan_gradient", "nan_at": nan_at},
                          train={"optimizer": optimizer, "lr": 1e-3, "checkpoint_every": 5})
     before = {}
-    record = type("Record", (), {"on_step": lambda self, trainer, losses: before.update(
+    record = type("Record", (Callback,), {"on_step": lambda self, trainer, losses: before.update(
         {k: v.clone() for k, v in trainer.model.state_dict().items()})})()
     trainer = Trainer(config, tmp_path, data_root=data_root, callbacks=[record])
     step = nan_at if optimizer == "adam" else nan_at // 2

@@ -42,7 +42,6 @@ def _format(value: float | None, digits: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from genmodels import classifier, load
-    from genmodels.io import SHIPPED_CLASSIFIERS
     from genmodels.inpaint import (
         fifteen_digits_figure,
         held_out_images,
@@ -50,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         make_mask,
         run_inpainting,
     )
+    from genmodels.io import SHIPPED_CLASSIFIERS
     from genmodels.models import LatentVariableModel
 
     model = load(args.checkpoint)

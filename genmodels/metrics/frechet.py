@@ -8,6 +8,7 @@ a non-symmetric product.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,8 +113,25 @@ def frechet_distance(x: Samples, y: Samples) -> FrechetResult:
     x, y = check_samples(x, y)
     with torch.no_grad():
         x, y = x.double(), y.double()
-        value = gaussian_w2_squared(*gaussian_fit(x, True), *gaussian_fit(y, True))
+        if max(len(x), len(y)) < x.shape[1]:  # fewer samples than features: low rank
+            value = _low_rank_w2_squared(x, y)
+        else:
+            value = gaussian_w2_squared(*gaussian_fit(x, True), *gaussian_fit(y, True))
     return FrechetResult(value.item(), len(x), len(y))
+
+
+def _low_rank_w2_squared(x: Tensor, y: Tensor) -> Tensor:
+    """The squared Fréchet distance of unbiased Gaussian fits of x (n, d) and y (m, d) in
+    O(n m d) instead of O(d³): with S_x = A_xᵀ A_x, A_x = (x - mean) / √(n - 1) (n, d), the
+    eigenvalues of S_x^(1/2) S_y S_x^(1/2) are those of S_x S_y, i.e. the squared singular
+    values of A_x A_yᵀ (n, m), so Tr (S_x^(1/2) S_y S_x^(1/2))^(1/2) = ||A_x A_yᵀ||_* (the
+    nuclear norm) and Tr S = ||A||_F²."""
+    a_x = (x - x.mean(0)) / math.sqrt(len(x) - 1)
+    a_y = (y - y.mean(0)) / math.sqrt(len(y) - 1)
+    cross = torch.linalg.matrix_norm(a_x @ a_y.T, ord="nuc")
+    value = (x.mean(0) - y.mean(0)).square().sum() + a_x.square().sum() + a_y.square().sum() \
+        - 2 * cross
+    return value.clamp_min(0)
 
 
 def fid(x_images: Tensor, y_images: Tensor, features: str | nn.Module = "mnist",

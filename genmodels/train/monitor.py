@@ -57,6 +57,7 @@ from genmodels.metrics import (
 )
 from genmodels.metrics.modes import STACKED_MNIST_MODES
 from genmodels.models.base import Sampler
+from genmodels.train.trainer import Callback
 
 if TYPE_CHECKING:
     from genmodels.train.trainer import Trainer
@@ -81,7 +82,7 @@ def perfect_coverage(num_modes: int, n: int) -> tuple[float, float]:
     return k * (1 - q1), math.sqrt(max(variance, 0.0))
 
 
-class ModeMonitor:
+class ModeMonitor(Callback):
     """Measures mode coverage of ``samples`` samples against ``held_out`` data of ``dataset``
     (module docstring). ``held_out``: points (N, 2) of a mixture, or images (N, C, 28, 28),
     uint8 or float in [0, 1]; its first ``samples`` rows are the reference. ``folder``: where

@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -48,12 +48,15 @@ class NonFiniteLossError(UserError, FloatingPointError):
     (or before writing the weights) and keeps its last good checkpoint."""
 
 
-class Callback(Protocol):
-    """Hook into a run. Both methods are optional."""
+class Callback:
+    """Hook into a run: subclass it and override either method (both do nothing here)."""
 
-    def on_step(self, trainer: Trainer, losses: dict[str, Tensor]) -> None: ...
+    def on_step(self, trainer: Trainer, losses: dict[str, Tensor]) -> None:
+        """After each optimisation step, with the step's losses."""
 
-    def on_evaluate(self, trainer: Trainer) -> dict[str, float]: ...
+    def on_evaluate(self, trainer: Trainer) -> dict[str, float]:
+        """At each evaluation: extra held-out numbers, logged as ``eval/<name>``."""
+        return {}
 
 
 class Trainer:
@@ -72,6 +75,9 @@ class Trainer:
                  resume: bool = False, overwrite: bool = False, data: RunData | None = None,
                  callbacks: Sequence[Callback] = ()) -> None:
         self.config, self.out, self.callbacks = config, Path(out), list(callbacks)
+        for callback in self.callbacks:
+            if not isinstance(callback, Callback):
+                raise TypeError(f"callback {callback!r} should subclass genmodels.train.Callback")
         t = config.train
         self.device = dist.local_device(resolve_device(t.device))
         self.rank, self.world_size = dist.init_distributed(self.device)
@@ -176,8 +182,7 @@ class Trainer:
                     self.elapsed = time.perf_counter() - start
                     bar.update(1)
                     for callback in self.callbacks:
-                        if hasattr(callback, "on_step"):
-                            callback.on_step(self, losses)
+                        callback.on_step(self, losses)
                     if self.step % t.log_every == 0 or self.step == self.total_steps:
                         bar.set_postfix(self._log_train(), refresh=False)
                     if t.eval_every and self.step % t.eval_every == 0:
@@ -316,8 +321,7 @@ class Trainer:
         with self.evaluation_mode() as model:
             metrics = model.evaluate(iter(self.data.eval))
             for callback in self.callbacks:
-                if hasattr(callback, "on_evaluate"):
-                    metrics.update(callback.on_evaluate(self))
+                metrics.update(callback.on_evaluate(self))
         self.record({f"eval/{k}": float(v) for k, v in metrics.items()})
         self._evaluated_at = self.step
         self.plot()
@@ -425,9 +429,10 @@ class Trainer:
                                                       + dump_toml(self.config))
                 print(f"resuming at step {state['step']} with "
                       + ", ".join(f"{k} = {new!r}" for k, (_, new) in changes.items()))
+        if self.ema and state["ema"] is not None:  # through the model: its load hooks map
+            self.model.load_state_dict(state["ema"])  # keys of older versions
+            self.ema.load_state_dict(self.model.state_dict())
         self.model.load_state_dict(state["model"])
-        if self.ema and state["ema"] is not None:
-            self.ema.load_state_dict(state["ema"])
         for name, optimizer in self.optimizers.items():
             optimizer.load_state_dict(state["optimizers"][name])
         for name, scheduler in self.schedulers.items():
