@@ -201,7 +201,7 @@ def _sample(args: argparse.Namespace) -> int:
     model = load(args.checkpoint)
     if not isinstance(model, Sampler):
         raise InputError(f"{args.checkpoint} holds a {model.kind}, which cannot sample")
-    samples = draw_samples(model, args.n, args.seed)  # what `evaluate CHECKPOINT` draws
+    samples = draw_samples(model, args.n, args.seed, steps=args.steps)  # as `evaluate` draws
     if suffix in ARRAY_SUFFIXES:  # (N, C, H, W) float32 in [0, 1], or (N, 2) points
         samples = (samples if samples.dim() == 2 else samples.clamp(0, 1)).float()
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -229,7 +229,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     k = args.importance_samples if args.importance_samples is not None else full["k"]
     report = evaluate_source(args.source, args.reference, metrics, n=n, k=k, seed=args.seed,
                              data_root=args.data_root, held_out_examples=n,
-                             features=args.features)
+                             features=args.features, steps=args.steps)
     print(json.dumps({key: value for key, value in report.items() if key != "modes"}, indent=2))
     for kind in ("note", "warning"):
         for text in report.get(f"{kind}s", []):
@@ -301,6 +301,9 @@ def parser() -> argparse.ArgumentParser:
     sample.add_argument("--n", type=positive_int, default=64, help="samples")
     sample.add_argument("--nrow", type=positive_int, default=8, help="images per grid row")
     sample.add_argument("--seed", type=non_negative_int, default=0, help="seeds the draws")
+    sample.add_argument("--steps", type=positive_int,
+                        help="sampler steps of a diffusion or flow-matching model (default: "
+                             "its model.sample_steps)")
     sample.add_argument("--out", type=output_path, default="samples.png",
                         help=".png grid, or .npy / .pt samples")
     sample.set_defaults(run=_sample)
@@ -340,6 +343,9 @@ def parser() -> argparse.ArgumentParser:
         f"{EVALUATE_QUICK['k']}; {EVALUATE_FULL['k']} with --full; was --k)")
     add_renamed(evaluate, "--k", importance)
     evaluate.add_argument("--seed", type=non_negative_int, default=0, help="seeds the draws")
+    evaluate.add_argument("--steps", type=positive_int,
+                          help="sampler steps of a diffusion or flow-matching model (default: "
+                               "its model.sample_steps)")
     evaluate.add_argument("--out", type=output_path, default="evaluation.json",
                           help="JSON report; a .md summary and a _classes.png go beside it")
     evaluate.add_argument("--data-root", help="data folder (default: $GENMODELS_DATA, then "

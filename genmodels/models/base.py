@@ -130,6 +130,18 @@ class Sampler(ABC):
         """n samples: images (n, C, H, W) in [0, 1], or points (n, d) in data units."""
 
 
+class IterativeSampler(Sampler):
+    """A sampler that integrates from noise in a chosen number of steps (diffusion, flow
+    matching): ``genmodels sample --steps N`` and ``evaluate --steps N`` apply to it only."""
+
+    default_steps: int  # the steps sample() takes when given none (the config's sample_steps)
+
+    @abstractmethod
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               steps: int | None = None) -> Tensor:
+        """n samples after ``steps`` sampler steps (``default_steps`` if None)."""
+
+
 class LatentVariableModel(Sampler):
     """A model p(x) = ∫ p(x|z) p(z) dz with an encoder: the latent tools, quantization,
     inpainting and the report work through these four members."""

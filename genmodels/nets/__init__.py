@@ -10,6 +10,7 @@ from genmodels.nets.autoencoder import (
 )
 from genmodels.nets.classifier import ConvNet, MLPNet
 from genmodels.nets.mlp import mlp
+from genmodels.nets.unet import SinusoidalEmbedding, TimeMLP, UNet, denoiser
 
 __all__ = ["ConvDecoder", "ConvEncoder", "ConvNet", "MLPDecoder", "MLPEncoder", "MLPNet",
-           "decoder", "encoder", "mlp"]
+           "SinusoidalEmbedding", "TimeMLP", "UNet", "decoder", "denoiser", "encoder", "mlp"]

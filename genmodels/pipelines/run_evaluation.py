@@ -34,7 +34,7 @@ from genmodels.data import to_unit
 from genmodels.data.build import TOY_DATASETS, build_data, dataset_tensors
 from genmodels.errors import InputError
 from genmodels.metrics import feature_extractor, mixture_modes
-from genmodels.models.base import LikelihoodModel, Model, Sampler
+from genmodels.models.base import IterativeSampler, LikelihoodModel, Model, Sampler
 from genmodels.pipelines.sample_metrics import (
     METRICS,
     TEST_REFERENCES,
@@ -92,13 +92,16 @@ def held_out_numbers(model: Model, n: int = 0, k: int = 5000, batch_size: int = 
             **numbers, "seconds": round(time.perf_counter() - start, 1)}
 
 
-def mixture_numbers(model: Model, n: int = MIXTURE_SAMPLES, seed: int = 0) -> dict:
+def mixture_numbers(model: Model, n: int = MIXTURE_SAMPLES, seed: int = 0,
+                    steps: int | None = None) -> dict:
     """Modes captured, high-quality share and reverse KL of ``n`` samples of a model trained
-    on a 2-D mixture (``genmodels.metrics.mixture_modes``, 3σ)."""
+    on a 2-D mixture (``genmodels.metrics.mixture_modes``, 3σ); ``steps``: sampler steps of
+    an :class:`IterativeSampler`."""
     name = model.run_config.data.name
     mixture = TOY_DATASETS[name]()
     with torch.no_grad():
-        points = model.sample(n, torch.Generator().manual_seed(seed)).cpu()
+        points = model.sample(n, torch.Generator().manual_seed(seed),
+                              **_sampler_options(model, steps)).cpu()
     result = mixture_modes(points, mixture.means, mixture.std)
     return {"dataset": name, "samples": n, "modes_captured": result.modes_captured,
             "num_modes": len(result.counts), "high_quality": result.high_quality_fraction,
@@ -108,12 +111,13 @@ def mixture_numbers(model: Model, n: int = MIXTURE_SAMPLES, seed: int = 0) -> di
 @dataclass(frozen=True)
 class RunSettings:
     """Parameters of the metrics of a model: ``held_out_examples`` (0: all), ``k`` importance
-    samples, ``seed``, ``data_root``."""
+    samples, ``seed``, ``data_root``, sampler ``steps`` (None: the model's default)."""
 
     held_out_examples: int = 0
     k: int = 5000
     seed: int = 0
     data_root: str | None = None
+    steps: int | None = None
 
 
 def _held_out_rows(entry: dict, report: dict) -> list[tuple[str, str]]:
@@ -132,7 +136,8 @@ RUN_METRICS: dict[str, Metric] = {metric.name: metric for metric in (
     Metric("held_out", "model",
            lambda model, o: held_out_numbers(model, o.held_out_examples, o.k,
                                              data_root=o.data_root), _held_out_rows),
-    Metric("mixture", "points", lambda model, o: mixture_numbers(model, seed=o.seed),
+    Metric("mixture", "points", lambda model, o: mixture_numbers(model, seed=o.seed,
+                                                                 steps=o.steps),
            _mixture_rows),
 )}
 ALL_METRICS: dict[str, Metric] = {**RUN_METRICS, **METRICS}  # the order of the summary
@@ -140,32 +145,50 @@ ALL_METRICS: dict[str, Metric] = {**RUN_METRICS, **METRICS}  # the order of the 
 
 # --- samples of a model ---------------------------------------------------------------------
 def samples_from_checkpoint(path: str | Path, n: int, seed: int = 0, batch_size: int = 1000,
-                            device: str | torch.device = "cpu") -> Tensor:
+                            device: str | torch.device = "cpu", steps: int | None = None
+                            ) -> Tensor:
     """``n`` images (n, C, H, W) in [0, 1] drawn from a trained generative model.
 
     ``path``: a checkpoint or run directory (``genmodels.load``) of a model with
     ``sample(n, generator)`` (VAE: the likelihood's mean at prior codes). Seeded with a
     ``torch.Generator``; values are clamped to [0, 1] (a Gaussian likelihood's mean may
-    overshoot). Raises InputError for a model that cannot sample.
+    overshoot). ``steps``: sampler steps of a diffusion or flow model (``draw_samples``).
+    Raises InputError for a model that cannot sample.
     """
     from genmodels import load
 
     model = load(path, device)
     if not isinstance(model, Sampler):
         raise InputError(f"{path} holds a {model.kind}, which cannot sample")
-    return draw_samples(model, n, seed, batch_size).clamp(0, 1)
+    return draw_samples(model, n, seed, batch_size, steps).clamp(0, 1)
 
 
-def draw_samples(model: Model, n: int, seed: int = 0, batch_size: int = 1000) -> Tensor:
+def _sampler_options(model: Model, steps: int | None) -> dict:
+    """``{"steps": steps}`` for an :class:`IterativeSampler`, ``{}`` without steps; an
+    InputError for steps given to a model that samples in one pass."""
+    if steps is None:
+        return {}
+    if not isinstance(model, IterativeSampler):
+        raise InputError(f"--steps {steps}: a {model.kind} samples in one pass; sampler steps "
+                         "apply to diffusion and flow-matching models")
+    return {"steps": steps}
+
+
+def draw_samples(model: Model, n: int, seed: int = 0, batch_size: int = 1000,
+                 steps: int | None = None) -> Tensor:
     """``n`` raw samples of ``model`` on the CPU (images as ``model.sample`` returns them,
     unclamped; points (n, 2) for a 2-D mixture), drawn in batches from one ``torch.Generator``
-    seeded with ``seed`` on the model's device, with a progress bar."""
+    seeded with ``seed`` on the model's device, with a progress bar. ``steps``: the sampler
+    steps of an :class:`IterativeSampler` (None: its default); an InputError for any other
+    model."""
+    options = _sampler_options(model, steps)
     device = next(model.parameters()).device
     generator = torch.Generator(device).manual_seed(seed)
     batches = []
     with torch.no_grad(), progress(total=n, desc="sampling", unit="img") as bar:
         for start in range(0, n, batch_size):
-            batches.append(model.sample(min(batch_size, n - start), generator=generator).cpu())
+            batches.append(model.sample(min(batch_size, n - start), generator=generator,
+                                        **options).cpu())
             bar.update(len(batches[-1]))
     return torch.cat(batches)
 
@@ -189,7 +212,7 @@ def run_reference(config: Config, root: str | None = None) -> Reference:
 def evaluate_source(source: str | Path, reference: str | None = None,
                     metrics: Sequence[str] | None = None, n: int = 10_000, k: int = 5000,
                     seed: int = 0, data_root: str | None = None, held_out_examples: int = 0,
-                    features: str | None = None) -> dict:
+                    features: str | None = None, steps: int | None = None) -> dict:
     """The report of ``genmodels evaluate`` (see the module docstring), a JSON-able dict.
 
     ``metrics``: names of :data:`ALL_METRICS`; ``None`` picks all that apply to the source.
@@ -232,12 +255,12 @@ def evaluate_source(source: str | Path, reference: str | None = None,
                      features or default_features(ref.dataset)[0], ref.dataset)
     report: dict = {"source": str(source), "kind": model.kind, "dataset": dataset}
     torch.manual_seed(seed)
-    settings = RunSettings(held_out_examples, k, seed, data_root)
+    settings = RunSettings(held_out_examples, k, seed, data_root, steps)
     for metric in chosen:
         if metric.name in RUN_METRICS:
             report[metric.name] = metric.compute(model, settings)
     if image_metrics:
-        samples = as_8bit(samples_from_checkpoint(source, n, seed))
+        samples = as_8bit(samples_from_checkpoint(source, n, seed, steps=steps))
         report.update(_image_report(samples, ref, image_metrics, features, n, seed))
     return {"warnings": [], "notes": [], **report}
 
