@@ -33,14 +33,7 @@ from genmodels.inpaint import (
 )
 from genmodels.models import MODELS, vae
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tiny models run faster on one thread, and much faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors
 
 
 def make(kind: str = "vae", **model):

@@ -26,35 +26,10 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution, Independent
 
-from genmodels.inpaint.masks import check_mask
 from genmodels.models import VAE, vae
 
-VAE_METHODS = ("encode", "decode", "prior", "proposal", "check")
 FINALS = ("sample", "mean")
 STARTS = ("black", "noise")
-
-
-def inpaint(model: VAE, x: Tensor, mask: Tensor, method: str = "mwg", samples: int = 10,
-            **options) -> Tensor | tuple[Tensor, Tensor]:
-    """S completions (n, S, C, H, W) of images ``x`` (n, C, H, W) whose pixels are observed
-    where ``mask`` (n, 1, H, W) is 1; ``options`` go to the method (see :data:`METHODS`), and
-    ``return_latents=True`` also returns the codes (n, S, D) behind the completions.
-
-    ``model`` is a VAE (``encode``, ``decode``, ``prior``, ``proposal``); ``x`` lies in its data
-    range. For a Bernoulli likelihood give binary images: only then is p(x_miss | x_obs) a
-    probability. Raises TypeError for a model that is not a VAE and ValueError for bad inputs.
-    """
-    absent = [name for name in VAE_METHODS if not callable(getattr(model, name, None))]
-    if absent:
-        raise TypeError(f"inpainting needs a VAE; {type(model).__name__} has no "
-                        f"{', '.join(absent)}")
-    if method not in METHODS:
-        raise ValueError(f"unknown inpainting method {method!r}; valid methods are: "
-                         f"{', '.join(METHODS)}")
-    _check_positive("the number S of completions per image", samples)
-    model.check(x)
-    check_mask(mask, x)
-    return METHODS[method](model, x, mask.to(x.device), samples, **options)
 
 
 # --- shared pieces -------------------------------------------------------------------------------
@@ -116,19 +91,19 @@ def _start_fill(model: VAE, x: Tensor, start: str) -> Tensor:
     return low + (high - low) * torch.rand_like(x)
 
 
-def _chains(x: Tensor, mask: Tensor, samples: int) -> tuple[Tensor, Tensor]:
+def chains(x: Tensor, mask: Tensor, samples: int) -> tuple[Tensor, Tensor]:
     """Each image and its mask repeated ``samples`` times in a row: (n·S, C, H, W)."""
     return x.repeat_interleave(samples, 0), mask.repeat_interleave(samples, 0)
 
 
-def _complete(x: Tensor, mask: Tensor, fill: Tensor) -> Tensor:
+def complete(x: Tensor, mask: Tensor, fill: Tensor) -> Tensor:
     """(n, S, C, H, W): ``x`` (n, C, H, W) where ``mask`` is 1, ``fill`` (n·S, C, H, W) or
     (n, S, C, H, W) elsewhere."""
     fill = fill.reshape(len(x), -1, *x.shape[1:])
     return torch.where(mask.bool()[:, None], x[:, None], fill)
 
 
-def _output(completions: Tensor, codes: Tensor, samples: int,
+def with_codes(completions: Tensor, codes: Tensor, samples: int,
             return_latents: bool) -> Tensor | tuple[Tensor, Tensor]:
     """Completions, with the codes (n·S, D) or (n, S, D) reshaped to (n, S, D) if asked."""
     if return_latents:
@@ -136,7 +111,7 @@ def _output(completions: Tensor, codes: Tensor, samples: int,
     return completions
 
 
-def _check_positive(name: str, value: int) -> None:
+def check_positive(name: str, value: int) -> None:
     if value < 1:
         raise ValueError(f"{name} should be positive, got {value}")
 
@@ -157,8 +132,8 @@ def latent_map(model: VAE, x: Tensor, mask: Tensor, samples: int, *, steps: int 
     exp(−E(z) / 2λ), the exact posterior of a Gaussian decoder of variance λ = ``weight``:
     z ← z − ε ∇E / 2λ + √(2ε) ξ, so that the S completions are samples, not S local optima.
     """
-    _check_positive("steps", steps)
-    chain_x, chain_mask = _chains(x, mask, samples)
+    check_positive("steps", steps)
+    chain_x, chain_mask = chains(x, mask, samples)
 
     def energy_gradient(z: Tensor) -> Tensor:
         residual = chain_mask * (chain_x - model.decode(z).mean)
@@ -182,8 +157,8 @@ def _map_completions(model: VAE, x: Tensor, mask: Tensor, samples: int, *,
     """Completions filled with g(z) at the codes of :func:`latent_map`."""
     codes = latent_map(model, x, mask, samples, **options)
     with torch.no_grad():
-        completions = _complete(x, mask, model.decode(codes).mean)
-    return _output(completions, codes, samples, return_latents)
+        completions = complete(x, mask, model.decode(codes).mean)
+    return with_codes(completions, codes, samples, return_latents)
 
 
 # --- Markov chains ------------------------------------------------------------------------------
@@ -195,14 +170,14 @@ def pseudo_gibbs(model: VAE, x: Tensor, mask: Tensor, samples: int, *, steps: in
     ``steps`` times z ~ q(z | x_current) then x_miss ~ p(x_miss | z). Its stationary law is
     p(x_miss | x_obs) only when q is the exact posterior. ``final="mean"`` outputs the
     likelihood's mean at the last z."""
-    _check_positive("steps", steps)
+    check_positive("steps", steps)
     _check_final(final)
-    chain_x, chain_mask = _chains(x, mask, samples)
+    chain_x, chain_mask = chains(x, mask, samples)
     observed = chain_mask.bool().expand_as(chain_x)
     current = torch.where(observed, chain_x, _start_fill(model, chain_x, start))
     current, z, likelihood = _pseudo_gibbs_steps(model, chain_x, observed, current, steps)
-    completions = _complete(x, mask, likelihood.mean if final == "mean" else current)
-    return _output(completions, z, samples, return_latents)
+    completions = complete(x, mask, likelihood.mean if final == "mean" else current)
+    return with_codes(completions, z, samples, return_latents)
 
 
 def _pseudo_gibbs_steps(model: VAE, chain_x: Tensor, observed: Tensor, current: Tensor,
@@ -233,11 +208,11 @@ def metropolis_within_gibbs(model: VAE, x: Tensor, mask: Tensor, samples: int, *
     leaves the stationary law exact; the warm start only shortens the transient. Without it the
     chains of the 50-D IWAE accept ~5% of proposals and, with the top half missing, still
     predict the truth worse than pseudo-Gibbs after 200 steps (docs/inpainting.md)."""
-    _check_positive("steps", steps)
+    check_positive("steps", steps)
     _check_final(final)
     if burn_in < 0:
         raise ValueError(f"burn_in should be >= 0, got {burn_in}")
-    chain_x, chain_mask = _chains(x, mask, samples)
+    chain_x, chain_mask = chains(x, mask, samples)
     observed = chain_mask.bool().expand_as(chain_x)
     prior = model.prior()
     current = torch.where(observed, chain_x, _start_fill(model, chain_x, start))
@@ -252,9 +227,9 @@ def metropolis_within_gibbs(model: VAE, x: Tensor, mask: Tensor, samples: int, *
         accept = torch.rand_like(log_weights[0]).log() < log_weights[0] - log_weights[1]
         z = torch.where(accept[:, None], pair[0], pair[1])
         current = torch.where(observed, chain_x, _pick(accept, likelihoods.sample()))
-    completions = _complete(x, mask,
+    completions = complete(x, mask,
                             _pick(accept, likelihoods.mean) if final == "mean" else current)
-    return _output(completions, z, samples, return_latents)
+    return with_codes(completions, z, samples, return_latents)
 
 
 def _pick(accept: Tensor, pair: Tensor) -> Tensor:
@@ -273,7 +248,7 @@ def importance_resampling(model: VAE, x: Tensor, mask: Tensor, samples: int, *,
     w_j ∝ p(x_obs | z_j) p(z_j) / r(z_j); S codes resampled with replacement, then
     x_miss ~ p(x_miss | z) (or its mean with ``final="mean"``). Approaches p(x_miss | x_obs)
     as k grows; codes are decoded in chunks of ``vae.IMAGES_PER_CHUNK`` images."""
-    _check_positive("the number k of importance samples", k)
+    check_positive("the number k of importance samples", k)
     _check_final(final)
     q = model.proposal(torch.where(mask.bool(), x, _data_range(model)[0]))
     prior = model.prior()
@@ -288,8 +263,8 @@ def importance_resampling(model: VAE, x: Tensor, mask: Tensor, samples: int, *,
     index = torch.multinomial(torch.softmax(log_w, dim=1), samples, replacement=True)
     chosen = torch.gather(z, 1, index[..., None].expand(-1, -1, z.shape[-1]))  # (n, S, D)
     likelihood = model.decode(chosen)
-    completions = _complete(x, mask, likelihood.mean if final == "mean" else likelihood.sample())
-    return _output(completions, chosen, samples, return_latents)
+    completions = complete(x, mask, likelihood.mean if final == "mean" else likelihood.sample())
+    return with_codes(completions, chosen, samples, return_latents)
 
 
 METHODS: dict[str, Callable[..., Tensor | tuple[Tensor, Tensor]]] = {
