@@ -13,6 +13,7 @@ from genmodels.cli import main
 from genmodels.config import config_from_dict
 from genmodels.models import (
     MODELS,
+    IterativeSampler,
     LatentVariableModel,
     LikelihoodModel,
     Model,
@@ -28,7 +29,11 @@ def test_every_model_kind_declares_what_it_can_do():
                 if not kind.startswith("test_")}
     assert declared.pop("classifier") == (False, False, False)
     assert declared.pop("gan") == (True, False, False)
+    for kind in ("diffusion", "flow_matching"):  # samplers in steps, no encoder
+        assert declared.pop(kind) == (True, False, False)
+        assert issubclass(MODELS[kind], IterativeSampler)
     assert set(declared.values()) == {(True, True, True)}  # the VAE family
+    assert not any(issubclass(MODELS[kind], IterativeSampler) for kind in declared)
 
 
 @dataclass

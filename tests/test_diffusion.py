@@ -71,7 +71,8 @@ def test_flow_matching_training_pair_by_hand(ot):
 @pytest.mark.parametrize("kind", ["diffusion", "flow_matching"])
 def test_resume_is_bit_identical_with_ema(tmp_path, data_root, kind):
     config = tiny_config(model={"kind": kind, **TINY_UNET},
-                         data={"view": "symmetric", "subset": 256},
+                         data={"view": "symmetric", "subset": 256, "validation": True,
+                               "validation_size": 64},  # evaluations on 64 images: quick
                          train={"epochs": 2, "ema": 0.9, "batch_size": 32})
     Trainer(config, tmp_path / "full", data_root=data_root).fit()
     part = Trainer(config, tmp_path / "part", data_root=data_root, callbacks=[InterruptAt(5)])
