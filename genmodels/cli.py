@@ -261,6 +261,13 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_steps_argument(command: argparse.ArgumentParser) -> None:
+    """``--steps N``: sampler steps of an IterativeSampler (diffusion, flow matching)."""
+    command.add_argument("--steps", type=positive_int,
+                         help="sampler steps of a diffusion or flow-matching model (default: "
+                              "its model.sample_steps)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = Parser(prog="genmodels", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -301,9 +308,7 @@ def parser() -> argparse.ArgumentParser:
     sample.add_argument("--n", type=positive_int, default=64, help="samples")
     sample.add_argument("--nrow", type=positive_int, default=8, help="images per grid row")
     sample.add_argument("--seed", type=non_negative_int, default=0, help="seeds the draws")
-    sample.add_argument("--steps", type=positive_int,
-                        help="sampler steps of a diffusion or flow-matching model (default: "
-                             "its model.sample_steps)")
+    add_steps_argument(sample)
     sample.add_argument("--out", type=output_path, default="samples.png",
                         help=".png grid, or .npy / .pt samples")
     sample.set_defaults(run=_sample)
@@ -343,9 +348,7 @@ def parser() -> argparse.ArgumentParser:
         f"{EVALUATE_QUICK['k']}; {EVALUATE_FULL['k']} with --full; was --k)")
     add_renamed(evaluate, "--k", importance)
     evaluate.add_argument("--seed", type=non_negative_int, default=0, help="seeds the draws")
-    evaluate.add_argument("--steps", type=positive_int,
-                          help="sampler steps of a diffusion or flow-matching model (default: "
-                               "its model.sample_steps)")
+    add_steps_argument(evaluate)
     evaluate.add_argument("--out", type=output_path, default="evaluation.json",
                           help="JSON report; a .md summary and a _classes.png go beside it")
     evaluate.add_argument("--data-root", help="data folder (default: $GENMODELS_DATA, then "

@@ -64,6 +64,24 @@ def assert_identical(a: dict, b: dict) -> None:
         assert torch.equal(a[name], b[name]), f"{name} differs"
 
 
+def assert_resume_is_bit_identical(config: Config, folder: Path, data_root: str,
+                                   interrupt_at: int) -> None:
+    """A run interrupted (Ctrl-C) after ``interrupt_at`` steps and resumed ends with the same
+    weights, EMA and log lines as the uninterrupted run."""
+    from genmodels.train import Trainer
+
+    Trainer(config, folder / "full", data_root=data_root).fit()
+    part = Trainer(config, folder / "part", data_root=data_root,
+                   callbacks=[InterruptAt(interrupt_at)])
+    part.fit()
+    assert part.interrupted and part.step == interrupt_at
+    Trainer(config, folder / "part", data_root=data_root, resume=True).fit()
+    for key in ("model", "ema"):
+        assert_identical(weights(folder / "full" / "final.pt", key),
+                         weights(folder / "part" / "final.pt", key))
+    assert metric_lines(folder / "full") == metric_lines(folder / "part")
+
+
 def metric_lines(run: Path) -> list[dict]:
     """The records of ``run/metrics.jsonl`` without their wall-clock ``time``."""
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

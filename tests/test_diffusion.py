@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import InterruptAt, assert_identical, metric_lines, tiny_config, weights
+from conftest import assert_resume_is_bit_identical, tiny_config
 
 from genmodels import load
 from genmodels.checks import ConfigError
@@ -16,7 +16,6 @@ from genmodels.cli import main
 from genmodels.config import config_from_dict
 from genmodels.models import MODELS, IterativeSampler
 from genmodels.schedulers import ot_pairing
-from genmodels.train import Trainer
 
 RING = {"name": "ring", "toy_size": 512}
 TINY_UNET = {"net": "unet", "channels": [8, 16], "attention": True, "time_dim": 16,
@@ -74,15 +73,7 @@ def test_resume_is_bit_identical_with_ema(tmp_path, data_root, kind):
                          data={"view": "symmetric", "subset": 256, "validation": True,
                                "validation_size": 64},  # evaluations on 64 images: quick
                          train={"epochs": 2, "ema": 0.9, "batch_size": 32})
-    Trainer(config, tmp_path / "full", data_root=data_root).fit()
-    part = Trainer(config, tmp_path / "part", data_root=data_root, callbacks=[InterruptAt(5)])
-    part.fit()
-    assert part.interrupted and part.step == 5
-    Trainer(config, tmp_path / "part", data_root=data_root, resume=True).fit()
-    for key in ("model", "ema"):
-        assert_identical(weights(tmp_path / "full" / "final.pt", key),
-                         weights(tmp_path / "part" / "final.pt", key))
-    assert metric_lines(tmp_path / "full") == metric_lines(tmp_path / "part")
+    assert_resume_is_bit_identical(config, tmp_path, data_root, interrupt_at=5)
 
 
 @pytest.mark.parametrize("kind, options", [

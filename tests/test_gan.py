@@ -11,7 +11,12 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import InterruptAt, assert_identical, metric_lines, tiny_config, weights
+from conftest import (
+    assert_identical,
+    assert_resume_is_bit_identical,
+    metric_lines,
+    tiny_config,
+)
 
 from genmodels import load
 from genmodels.cli import main
@@ -345,15 +350,7 @@ def test_gan_resume_is_bit_identical(tmp_path, data_root):
                                 "latent_dim": 8, "n_critic": 2, "lr_critic": 4e-4},
                          data={"view": "symmetric", "subset": 512},
                          train={"epochs": 2, "ema": 0.9, "betas": [0.5, 0.999]})
-    Trainer(config, tmp_path / "full", data_root=data_root).fit()
-    part = Trainer(config, tmp_path / "part", data_root=data_root, callbacks=[InterruptAt(13)])
-    part.fit()
-    assert part.interrupted and part.step == 13
-    Trainer(config, tmp_path / "part", data_root=data_root, resume=True).fit()
-    for key in ("model", "ema"):
-        assert_identical(weights(tmp_path / "full" / "final.pt", key),
-                         weights(tmp_path / "part" / "final.pt", key))
-    assert metric_lines(tmp_path / "full") == metric_lines(tmp_path / "part")
+    assert_resume_is_bit_identical(config, tmp_path, data_root, interrupt_at=13)
 
 
 @pytest.mark.parametrize("net, model, data", [

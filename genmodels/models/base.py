@@ -55,6 +55,7 @@ class Model(nn.Module):
 
     kind: ClassVar[str]
     Config: ClassVar[type]
+    point_nets: ClassVar[tuple[str, ...]] = ()  # config.net values that model points (d,)
     input_shape: tuple[int, ...]  # one input of forward(), without the batch dim
 
     def __init__(self, config: Any, input_shape: Sequence[int] | None = None) -> None:
@@ -70,13 +71,15 @@ class Model(nn.Module):
 
     @classmethod
     def default_input_shape(cls, config: Any) -> tuple[int, ...]:
-        """The shape a model is built for when none is given: one MNIST image."""
-        return (1, 28, 28)
+        """The shape a model is built for when none is given: a 2-D point for a net of
+        ``point_nets``, else one MNIST image."""
+        return (2,) if cls.input_rank(config) == 1 else (1, 28, 28)
 
     @classmethod
     def input_rank(cls, config: Any) -> int:
-        """Dimensions of one example: 3 for images (C, H, W), 1 for points (d,)."""
-        return 3
+        """Dimensions of one example: 1 for points (d,) (``config.net`` in ``point_nets``),
+        else 3 for images (C, H, W)."""
+        return 1 if cls.point_nets and config.net in cls.point_nets else 3
 
     # --- training -------------------------------------------------------------------------
     def parameter_groups(self) -> dict[str, list[nn.Parameter] | dict[str, Any]]:

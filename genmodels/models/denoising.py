@@ -10,6 +10,7 @@ view) while training; :meth:`sample` returns them in [0, 1] like every other mod
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,7 @@ class DenoisingModel(Model, IterativeSampler):
     """Base of the ``diffusion`` and ``flow_matching`` kinds (not registered itself)."""
 
     Config = DenoisingConfig
+    point_nets = ("mlp",)
 
     def __init__(self, config: DenoisingConfig, input_shape: Sequence[int] | None = None) -> None:
         super().__init__(config, input_shape)
@@ -62,14 +64,6 @@ class DenoisingModel(Model, IterativeSampler):
         except ValueError as err:  # a size the U-Net cannot take, or the wrong net for the data
             raise ConfigError(str(err)) from None
 
-    @classmethod
-    def default_input_shape(cls, config: DenoisingConfig) -> tuple[int, ...]:
-        return (2,) if config.net == "mlp" else (1, 28, 28)
-
-    @classmethod
-    def input_rank(cls, config: DenoisingConfig) -> int:
-        return 1 if config.net == "mlp" else 3
-
     def validate(self, config: Config) -> None:
         """Images train in [-1, 1]: the ``symmetric`` view."""
         if self.config.net == "unet" and config.data.view != "symmetric":
@@ -77,14 +71,14 @@ class DenoisingModel(Model, IterativeSampler):
                               "images in [-1, 1]; set data.view=symmetric")
 
     # --- what a subclass defines ----------------------------------------------------------
+    @abstractmethod
     def regression(self, x: Tensor, generator: torch.Generator | None = None
                    ) -> tuple[Tensor, Tensor, Tensor]:
         """(net input x_t, net time t (N,) in [0, 1], regression target) for data x."""
-        raise NotImplementedError
 
+    @abstractmethod
     def scheduler(self) -> Scheduler:
         """A fresh scheduler of this model's sampler (``set_timesteps`` not yet called)."""
-        raise NotImplementedError
 
     # --- training and evaluation ----------------------------------------------------------
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Losses:

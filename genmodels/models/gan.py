@@ -115,6 +115,7 @@ def kernel_distance(kind: str, fake: Tensor, real: Tensor) -> Tensor:
 class GAN(Model, Sampler):
     kind = "gan"
     Config = GANConfig
+    point_nets = ("mlp",)
 
     def __init__(self, config: GANConfig, input_shape: Sequence[int] | None = None) -> None:
         super().__init__(config, input_shape)
@@ -155,15 +156,6 @@ class GAN(Model, Sampler):
         # update of the same step reuses them (every evaluation of its loss sees the same z)
         self._codes: tuple[Tensor, Tensor | None] | None = None
         self._fakes: Tensor | None = None
-
-    @classmethod
-    def default_input_shape(cls, config: GANConfig) -> tuple[int, ...]:
-        """One MNIST image for ``dcgan``, a 2-D point for ``mlp``."""
-        return (2,) if config.net == "mlp" else (1, 28, 28)
-
-    @classmethod
-    def input_rank(cls, config: GANConfig) -> int:
-        return 1 if config.net == "mlp" else 3
 
     def validate(self, config: Config) -> None:
         """Packing must divide the critic's micro-batches."""
