@@ -30,11 +30,11 @@ try:
 except ImportError:  # pragma: no cover - Windows: no lock, so do not share a results file
     fcntl = None
 
-from common import ROOT
+from common import ROOT, sampling_checkpoint
 
 from genmodels.config import Config, load_config
 from genmodels.plots import read_metrics
-from genmodels.train import Trainer, load_checkpoint, save_checkpoint
+from genmodels.train import Trainer
 from genmodels.train.monitor import ModeCollapseWarning
 
 # The lab's rows compare objectives alone: no spectral norm, energy term or cells of the configs.
@@ -190,10 +190,7 @@ def ship(results_path: Path, record: dict, final: Path, folder: Path,
         shipped = results["checkpoints"].get(data)
         if shipped and tuple(shipped["score"]) >= score:
             return False
-        state = load_checkpoint(final)
-        if state.get("ema") is not None:
-            state["model"], state["ema"] = state["ema"], None
-        path = save_checkpoint(state, folder / f"gan_{data}.pt")
+        path = sampling_checkpoint(final, folder / f"gan_{data}.pt")
         results["checkpoints"][data] = {"run": f"{data}/{record['row']}/seed{record['seed']}",
                                         "score": list(score), "path": relative(path),
                                         "megabytes": round(path.stat().st_size / 2**20, 2)}
