@@ -3,12 +3,14 @@
 #               diversity report to runs/demo/report.md (2.3 minutes on 2 idle AMD EPYC cores,
 #               once the venv exists)
 #   make test   ruff + the test suite
+#   make docs   the API reference from the docstrings (build/api/index.html); fails on a
+#               cross-reference that resolves to nothing
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.genmodels-installed
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test install lint bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +31,9 @@ lint: $(STAMP)
 
 test: lint
 	$(PY) -m pytest -q
+
+docs: $(STAMP)
+	$(PY) docs/build_api.py --out build/api
 
 bench: $(STAMP)
 	$(PY) benchmarks/trainer_speed.py

@@ -4,14 +4,16 @@
 
 Each config in configs/ is trained from scratch through the common Trainer on the CPU; the
 test accuracy and the wall-clock training time go to docs/results/classifiers.json (and a
-table on stdout). ``--ship`` copies the MNIST and Fashion-MNIST CNNs into genmodels/weights/
-with their sha256, accuracy and the command that reproduces them.
+table on stdout). ``--ship`` exports the MNIST and Fashion-MNIST CNNs (``genmodels export``)
+to the folders genmodels/weights/{mnist,fashion}_cnn/ and writes their cards beside them (the
+sha256 of model.safetensors, its size, the accuracy and the command that reproduces them).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import sys
@@ -22,8 +24,11 @@ import torch
 
 from genmodels.config import load_config
 from genmodels.data import load_images, to_unit
-from genmodels.io import WEIGHTS, sha256
+from genmodels.export import export_model
+from genmodels.io import WEIGHTS
+from genmodels.portable import EXPORT_WEIGHTS
 from genmodels.train import Trainer
+from genmodels.utils import sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"mnist_cnn": ("mnist", 0.993), "fashion_cnn": ("fashion", 0.93),
@@ -68,15 +73,15 @@ def main() -> None:
               f"{'met' if accuracy >= target else 'MISSED'}  {seconds / 60:.1f} min", flush=True)
         results_path.write_text(json.dumps(results, indent=2) + "\n")
         if args.ship and name in SHIPPED:
-            shipped = WEIGHTS / f"{name}.pt"
-            WEIGHTS.mkdir(exist_ok=True)
-            shutil.copyfile(out / "final.pt", shipped)
-            card = {"file": shipped.name, "sha256": sha256(shipped),
+            folder = export_model(out / "final.pt", Path(os.path.relpath(WEIGHTS / name)),
+                                  {"test_accuracy": round(accuracy, 4)})  # README: its path
+            shipped = folder / EXPORT_WEIGHTS
+            card = {"file": f"{name}/{EXPORT_WEIGHTS}", "sha256": sha256(shipped),
                     "bytes": shipped.stat().st_size, "test_accuracy": round(accuracy, 4),
                     "command": f"python benchmarks/classifiers.py {name} --ship "
                                f"(= genmodels train configs/{name}.toml)"}
             (WEIGHTS / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
-            print(f"shipped {shipped} ({card['bytes']} bytes)")
+            print(f"shipped {folder} ({card['bytes']} bytes of weights)")
     if not all(results[n]["met"] for n in args.names):
         sys.exit(1)
 

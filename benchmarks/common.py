@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genmodels.train import load_checkpoint, save_checkpoint
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -20,11 +18,3 @@ def write_between_markers(path: Path, text: str, name: str) -> None:
     head, rest = doc.split(start, 1)
     path.write_text(f"{head}{start}\n{text}\n{end}{rest.split(end, 1)[1]}")
 
-
-def sampling_checkpoint(final: Path, out: Path) -> Path:
-    """Write to ``out`` the model of a run's ``final.pt`` with one set of weights, the EMA ones
-    when the run kept them (as ``genmodels.load`` samples), so that it loads at half the size."""
-    state = load_checkpoint(final)
-    if state.get("ema") is not None:
-        state["model"], state["ema"] = state["ema"], None
-    return save_checkpoint(state, out)

@@ -20,8 +20,18 @@ resumes, and two copies sharing the results file split the work, one per core):
   sampler (DDIM η = 0; Heun), sampling seeds 0 .. ``--seeds`` − 1 of the one trained model.
 - ``curve``: ``--curve-n`` samples (seed 0) at each NFE of ``--nfe`` for DDPM ancestral,
   DDIM, Euler and Heun (Heun: NFE / 2 steps); the figure samples/diffusion/fid_vs_nfe.png.
-- ``ship``: the EMA weights alone to samples/checkpoints/{diffusion,flow}_mnist.pt and 64
-  samples of each to samples/diffusion/.
+- ``likelihood``: bits per dimension of the first ``--bpd-n`` dequantized test images through
+  the probability-flow ODE (``bits_per_dim_of``: Heun, ``--bpd-steps`` steps, one Rademacher
+  probe), with the standard error over the images.
+- ``inpainting``: ``--inpaint-n`` test digits (seed 0) × ``--inpaint-samples`` completions per
+  mask of ``INPAINT_MASKS`` and each method of the kind (RePaint: ``--repaint-steps`` steps, j =
+  10, r = ``--resample``; flow replacement and DPS: the model's sampler at its default steps):
+  the shipped classifier's accuracy on completions, the masked MSE, the true class among the
+  completions; the grey VAE's numbers (docs/results/inpainting_grey.json) beside; the 15-digit
+  figures to samples/diffusion/inpaint_<method>_<mask>.png.
+- ``ship`` (done first): the EMA weights exported (``genmodels export``) to
+  samples/checkpoints/{diffusion,flow}_mnist/ with the numbers measured so far, and 64 samples
+  of each to samples/diffusion/; run ``--sections ship`` again to refresh the numbers.
 
 Writes docs/results/diffusion_mnist.json and the ``diffusion-mnist`` tables of
 docs/diffusion.md. Smoke test: ``--runs /tmp/runs --results /tmp/d.json --n 200 --curve-n 200
@@ -31,34 +41,56 @@ docs/diffusion.md. Smoke test: ``--runs /tmp/runs --results /tmp/d.json --n 200 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from common import ROOT, sampling_checkpoint, write_between_markers
+from common import ROOT, write_between_markers
 from gan_lab import add_run, pending_runs, recorded_runs, relative
 
-from genmodels import load
+from genmodels import classifier, load
+from genmodels.export import export_model
+from genmodels.inpaint import (
+    fifteen_digits_figure,
+    held_out_images,
+    inpainting_metrics,
+    net_evaluations,
+    run_inpainting,
+)
 from genmodels.models.denoising import DenoisingModel
+from genmodels.models.ode_likelihood import bits_per_dim_of
 from genmodels.pipelines.run_evaluation import draw_samples
 from genmodels.pipelines.sample_metrics import evaluate_samples, reference_images
 from genmodels.plots import read_metrics, save_image_grid
 
 RESULTS = ROOT / "docs" / "results" / "diffusion_mnist.json"
 KINDS = {"diffusion": "diffusion_mnist", "flow_matching": "flow_mnist"}  # kind: run folder
-TRAIN_COMMANDS = {run: f"OMP_NUM_THREADS=1 genmodels train configs/{run}.toml --out runs/{run} "
-                       "train.epochs=7" for run in KINDS.values()}
+TRAIN_COMMANDS = {  # as run: stopped (Ctrl-C) near step 850, resumed with a shorter budget
+    run: f"OMP_NUM_THREADS=1 genmodels train configs/{run}.toml --out runs/{run} train.epochs=7; "
+         f"then OMP_NUM_THREADS=1 genmodels train --resume runs/{run} train.epochs=5 "
+         "train.eval_every=2340" for run in KINDS.values()}
 SAMPLERS = {"ddpm": "diffusion", "ddim": "diffusion", "euler": "flow_matching",
             "heun": "flow_matching"}  # sampler: kind
 METRICS = ["fid", "prdc", "modes"]
+INPAINT_MASKS = ["random:0.5", "top", "quadrants1"]
+VAE_INPAINTING = ROOT / "docs" / "results" / "inpainting_grey.json"
 
 
-def with_sampler(model: DenoisingModel, sampler: str) -> DenoisingModel:
-    """``model`` sampling with ``sampler`` (its config's ``sampler`` or ``solver``)."""
+@contextmanager
+def sampling_with(model: DenoisingModel, sampler: str) -> Iterator[DenoisingModel]:
+    """``model`` sampling with ``sampler`` (its config's ``sampler`` or ``solver``) inside the
+    block, its own sampler again after it."""
     field = "sampler" if model.kind == "diffusion" else "solver"
+    own = getattr(model.config, field)
     setattr(model.config, field, sampler)
-    return model
+    try:
+        yield model
+    finally:
+        setattr(model.config, field, own)
 
 
 def steps_for(sampler: str, nfe: int) -> int:
@@ -67,13 +99,13 @@ def steps_for(sampler: str, nfe: int) -> int:
 
 
 def measure(model: DenoisingModel, sampler: str, nfe: int, n: int, seed: int,
-            test: torch.Tensor) -> tuple[dict, torch.Tensor]:
+            test: torch.Tensor) -> dict:
     """The metrics of ``n`` samples drawn with ``sampler`` at ``nfe`` evaluations, with the
-    sampling wall and CPU seconds per 1,000 images; and the samples."""
+    sampling wall and CPU seconds per 1,000 images."""
     steps = steps_for(sampler, nfe)
     wall, cpu = time.perf_counter(), time.process_time()
-    samples = draw_samples(with_sampler(model, sampler), n, seed, batch_size=500,
-                           steps=steps).clamp(0, 1)
+    with sampling_with(model, sampler):
+        samples = draw_samples(model, n, seed, batch_size=500, steps=steps).clamp(0, 1)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     report = evaluate_samples(samples, test, METRICS, n=n, seed=0)
     prdc = {k: round(report["prdc"][k], 4) for k in ("precision", "recall", "density",
@@ -84,7 +116,55 @@ def measure(model: DenoisingModel, sampler: str, nfe: int, n: int, seed: int,
             "classes": report["modes"]["modes_covered"], **prdc,
             "seconds_per_1000": round(wall * 1000 / n, 1),
             "cpu_seconds_per_1000": round(cpu * 1000 / n, 1),
-            "threads": torch.get_num_threads()}, samples
+            "threads": torch.get_num_threads()}
+
+
+def likelihood(model: DenoisingModel, test_uint8: torch.Tensor, n: int, steps: int) -> dict:
+    """Bits per dimension of the first ``n`` test images (Heun, one probe, seeded)."""
+    wall = time.perf_counter()
+    numbers = bits_per_dim_of(model, test_uint8[:n], steps=steps, probes=1, solver="heun",
+                              generator=torch.Generator().manual_seed(0), batch_size=100)
+    return {"bits_per_dim": round(numbers["mean"], 4),
+            "standard_error": round(numbers["standard_error"], 4), "n": numbers["n"],
+            "nfe": numbers["nfe"], "solver": "heun", "steps": steps, "probes": 1,
+            "minutes": round((time.perf_counter() - wall) / 60, 1)}
+
+
+def inpainting(model: DenoisingModel, method: str, mask: str, n: int, samples: int,
+               options: dict, figure: Path | None) -> dict:
+    """The inpainting numbers of ``method`` on ``n`` test digits with ``mask``, and its
+    15-digit figure (the first 15 of them) to ``figure``."""
+    images, labels = held_out_images(model.run_config.data)
+    wall = time.perf_counter()
+    run = run_inpainting(model, images, labels, mask, method, n=n, samples=samples, seed=0,
+                         **options)
+    seconds = time.perf_counter() - wall
+    numbers = inpainting_metrics(model, run, classifier(), k=0)
+    if figure is not None:
+        fifteen_digits_figure(run["inputs"][:15], run["mask"][:15], run["completions"][:15],
+                              run["truth"][:15], figure, labels=run["labels"][:15])
+    return {"method": method, "mask": mask, "n": n, "samples": samples, "options": options,
+            **{key: round(numbers[key], 4) for key in ("accuracy", "true_class_share",
+                                                       "class_entropy", "masked_mse")},
+            "nfe": net_evaluations(model, method, options),
+            "seconds": round(seconds, 1)}
+
+
+def ship(runs: Path, checkpoints: Path, figures: Path, results: dict) -> None:
+    """Export each run's sampling (EMA) weights to ``checkpoints``/<run> with the numbers
+    measured so far, and 64 of its samples to ``figures``/<run>.png."""
+    for kind, run in KINDS.items():
+        numbers = {"held-out loss": training_record(runs / run)["test_loss"]}
+        if (quality := results.get(f"quality/{kind}/seed0")):
+            numbers[f"FID ({quality['n']} samples, {quality['sampler']} NFE {quality['nfe']}, "
+                    "MNIST CNN features)"] = quality["fid"]
+        if (bpd := results.get(f"likelihood/{kind}")):
+            numbers[f"bits/dim ({bpd['n']} test images)"] = bpd["bits_per_dim"]
+        folder = export_model(runs / run / "final.pt", checkpoints / run, numbers)
+        generator = torch.Generator().manual_seed(0)
+        save_image_grid(load(folder).sample(64, generator), figures / f"{run}.png")
+        size = sum(f.stat().st_size for f in folder.iterdir()) / 2**20
+        print(f"shipped {relative(folder)} ({size:.2f} MB)")
 
 
 def training_record(run: Path) -> dict:
@@ -135,6 +215,34 @@ def curve_table(runs: dict, nfes: list[int]) -> str:
     return "\n".join(lines)
 
 
+def likelihood_table(runs: dict) -> str:
+    lines = ["| kind | test images | bits/dim | standard error | solver, steps (NFE) | minutes |",
+             "|---|---|---|---|---|---|"]
+    for kind in KINDS:
+        if (r := runs.get(f"likelihood/{kind}")):
+            lines.append(f"| {kind} | {r['n']} | {r['bits_per_dim']:.3f} | "
+                         f"{r['standard_error']:.3f} | {r['solver']}, {r['steps']} "
+                         f"({r['nfe']}) | {r['minutes']} |")
+    return "\n".join(lines)
+
+
+def inpainting_table(runs: dict) -> str:
+    vae = json.loads(VAE_INPAINTING.read_text())["masks"] if VAE_INPAINTING.exists() else {}
+    lines = ["| mask | method | model | accuracy | true class among S | masked MSE | NFE | "
+             "seconds |", "|---|---|---|---|---|---|---|---|"]
+    for mask in INPAINT_MASKS:
+        for key, r in runs.items():
+            if key.startswith("inpainting/") and r["mask"] == mask:
+                lines.append(f"| {mask} | {r['method']} | {key.split('/')[1]} | "
+                             f"{r['accuracy']:.4f} | {r['true_class_share']:.3f} | "
+                             f"{r['masked_mse']:.4f} | {r['nfe']} | {r['seconds']:.0f} |")
+        for method, r in vae.get(mask, {}).get("methods", {}).items():
+            lines.append(f"| {mask} | {method} | grey IWAE (inpainting.md) | "
+                         f"{r['accuracy']:.4f} | {r['true_class_share']:.3f} | "
+                         f"{r['masked_mse']:.4f} | | {r['seconds']:.0f} |")
+    return "\n".join(lines)
+
+
 def plot_curve(runs: dict, nfes: list[int], path: Path) -> None:
     import matplotlib
 
@@ -165,8 +273,8 @@ def plot_curve(runs: dict, nfes: list[int], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sections", nargs="+", default=["quality", "curve", "ship"],
-                        choices=["quality", "curve", "ship"])
+    sections = ["quality", "curve", "likelihood", "inpainting", "ship"]
+    parser.add_argument("--sections", nargs="+", default=sections, choices=sections)
     parser.add_argument("--runs", type=Path, default=ROOT / "runs")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--seeds", type=int, default=3)
@@ -174,6 +282,12 @@ def main() -> None:
     parser.add_argument("--quality-nfe", type=int, default=20)
     parser.add_argument("--curve-n", type=int, default=2_000)
     parser.add_argument("--nfe", type=int, nargs="+", default=[5, 10, 20, 50, 100])
+    parser.add_argument("--bpd-n", type=int, default=1000)
+    parser.add_argument("--bpd-steps", type=int, default=25)
+    parser.add_argument("--inpaint-n", type=int, default=100)
+    parser.add_argument("--inpaint-samples", type=int, default=4)
+    parser.add_argument("--repaint-steps", type=int, default=25)
+    parser.add_argument("--resample", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -186,32 +300,39 @@ def main() -> None:
     for kind, run in KINDS.items():
         if (runs := pending_runs(args.results, f"training/{kind}")) is not None:
             add_run(args.results, f"training/{kind}", training_record(args.runs / run))
-    tasks = []
-    if "quality" in args.sections:
-        default = {"diffusion": "ddim", "flow_matching": "heun"}
-        tasks += [(f"quality/{kind}/seed{seed}", kind, default[kind], args.quality_nfe, args.n,
-                   seed) for seed in range(args.seeds) for kind in KINDS]
+    if "ship" in args.sections:  # first: the models are kept even if a later section stops
+        ship(args.runs, ROOT / "samples" / "checkpoints" if own else figures, figures,
+             recorded_runs(args.results))
+    default = {"diffusion": "ddim", "flow_matching": "heun"}
+    quality = [(f"quality/{kind}/seed{seed}", measure, (models[kind], default[kind],
+                                                       args.quality_nfe, args.n, seed, test))
+               for seed in range(args.seeds) for kind in KINDS] \
+        if "quality" in args.sections else []
+    tasks = quality[:len(KINDS)]  # one seed of each kind first, the other seeds last
     if "curve" in args.sections:
-        tasks += [(f"curve/{sampler}/nfe{nfe}", kind, sampler, nfe, args.curve_n, 0)
+        tasks += [(f"curve/{sampler}/nfe{nfe}", measure,
+                   (models[kind], sampler, nfe, args.curve_n, 0, test))
                   for nfe in args.nfe for sampler, kind in SAMPLERS.items()]
-    for key, kind, sampler, nfe, n, seed in tasks:
+    if "likelihood" in args.sections:
+        test_uint8 = reference_images("mnist-test").mul(255).round().to(torch.uint8)
+        tasks += [(f"likelihood/{kind}", likelihood,
+                   (models[kind], test_uint8, args.bpd_n, args.bpd_steps)) for kind in KINDS]
+    if "inpainting" in args.sections:
+        methods = {"diffusion": {"repaint": {"steps": args.repaint_steps,
+                                             "resample": args.resample}},
+                   "flow_matching": {"replace": {}, "dps": {}}}
+        tasks += [(f"inpainting/{kind}/{method}/{mask}", inpainting,
+                   (models[kind], method, mask, args.inpaint_n, args.inpaint_samples, options,
+                    figures / f"inpaint_{method}_{mask.replace(':', '')}.png"))
+                  for mask in INPAINT_MASKS for kind in KINDS
+                  for method, options in methods[kind].items()]
+    tasks += quality[len(KINDS):]
+    for key, task, task_args in tasks:
         if pending_runs(args.results, key) is None:
             continue
-        record, _ = measure(models[kind], sampler, nfe, n, seed, test)
+        record = task(*task_args)
         add_run(args.results, key, record)
         print(key, record, flush=True)
-
-    if "ship" in args.sections:
-        for kind, run in KINDS.items():
-            path = sampling_checkpoint(args.runs / run / "final.pt",
-                                       (ROOT / "samples" / "checkpoints" if own else figures)
-                                       / f"{run}.pt")
-            shipped = load(path)
-            default = {"diffusion": "ddim", "flow_matching": "heun"}[kind]
-            generator = torch.Generator().manual_seed(0)
-            grid = with_sampler(shipped, default).sample(64, generator)
-            save_image_grid(grid, figures / f"{run}.png")
-            print(f"shipped {relative(path)} ({path.stat().st_size / 2**20:.2f} MB)")
 
     runs = recorded_runs(args.results)
     training = "\n".join(
@@ -221,10 +342,17 @@ def main() -> None:
     command = "python benchmarks/diffusion_mnist.py " + " ".join(
         f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
         for k, v in (("seeds", args.seeds), ("n", args.n), ("quality_nfe", args.quality_nfe),
-                     ("curve_n", args.curve_n), ("nfe", args.nfe)))
+                     ("curve_n", args.curve_n), ("nfe", args.nfe), ("bpd_n", args.bpd_n),
+                     ("bpd_steps", args.bpd_steps), ("inpaint_n", args.inpaint_n),
+                     ("inpaint_samples", args.inpaint_samples),
+                     ("repaint_steps", args.repaint_steps), ("resample", args.resample)))
     write_between_markers(doc, f"{training}\n\n{quality_table(runs)}\n\nFID against NFE "
                           f"({args.curve_n} samples, seed 0; in brackets the wall seconds per "
                           f"1,000 images on one thread):\n\n{curve_table(runs, args.nfe)}\n\n"
+                          f"Bits per dimension (dequantized 8-bit test images):\n\n"
+                          f"{likelihood_table(runs)}\n\nInpainting ({args.inpaint_n} test "
+                          f"digits, {args.inpaint_samples} completions each; the grey IWAE: "
+                          f"200 digits × 10):\n\n{inpainting_table(runs)}\n\n"
                           f"`{command}`", "diffusion-mnist")
     plot_curve(runs, args.nfe, figures / "fid_vs_nfe.png")
 

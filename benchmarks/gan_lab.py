@@ -30,9 +30,10 @@ try:
 except ImportError:  # pragma: no cover - Windows: no lock, so do not share a results file
     fcntl = None
 
-from common import ROOT, sampling_checkpoint
+from common import ROOT
 
 from genmodels.config import Config, load_config
+from genmodels.export import export_model
 from genmodels.plots import read_metrics
 from genmodels.train import Trainer
 from genmodels.train.monitor import ModeCollapseWarning
@@ -180,20 +181,26 @@ def _round(value: float, digits: int = 4) -> float | None:
 
 def ship(results_path: Path, record: dict, final: Path, folder: Path,
          score: tuple[float, ...]) -> bool:
-    """Write ``folder``/gan_<data>.pt from the run's ``final`` model if ``score`` beats the
-    shipped one's (``checkpoints`` in the results file); whether it did. The copy keeps one
-    set of weights, the EMA ones when the run has them, so that it loads with
-    ``genmodels.load`` at half the size."""
+    """Export the run's ``final`` model to the folder ``folder``/gan_<data> (``genmodels
+    export``: config.toml, model.safetensors, model.sha256, README.md with the record's
+    numbers) if ``score`` beats the shipped one's (``checkpoints`` in the results file);
+    whether it did. The export keeps one set of weights, the EMA ones when the run has them
+    (as ``genmodels.load`` samples), so that it loads at half the size."""
     data = record["data"]
     with _locked(results_path):
         results = load_results(results_path)
         shipped = results["checkpoints"].get(data)
         if shipped and tuple(shipped["score"]) >= score:
             return False
-        path = sampling_checkpoint(final, folder / f"gan_{data}.pt")
-        results["checkpoints"][data] = {"run": f"{data}/{record['row']}/seed{record['seed']}",
-                                        "score": list(score), "path": relative(path),
-                                        "megabytes": round(path.stat().st_size / 2**20, 2)}
+        run = f"{data}/{record['row']}/seed{record['seed']}"
+        numbers = {"run": run, **{key: value for key, value in record.items()
+                                  if isinstance(value, (int, float))
+                                  and not isinstance(value, bool)}}
+        path = export_model(final, Path(os.path.relpath(folder / f"gan_{data}")), numbers)
+        size = sum(file.stat().st_size for file in path.iterdir() if file.is_file())
+        results["checkpoints"][data] = {"run": run, "score": list(score),
+                                        "path": relative(path),
+                                        "megabytes": round(size / 2**20, 2)}
         save_results(results, results_path)
     return True
 

@@ -1,6 +1,6 @@
 """The DCGAN on MNIST against the best VAE: FID on classifier features, class histogram, PRDC.
 
-    python benchmarks/gan_mnist.py [--seeds 5] [--vae samples/checkpoints/iwae_mnist_nll.pt]
+    python benchmarks/gan_mnist.py [--seeds 5] [--vae samples/checkpoints/iwae_mnist_nll]
                                    [section.key=value ...]
 
 For each seed, train configs/gan_mnist.toml from scratch through the Trainer on the CPU, then
@@ -12,7 +12,7 @@ codes) and 10,000 MNIST training images (the floor of each metric) are measured 
 Runs already in the results file are skipped.
 
 Writes docs/results/gan_mnist.json, the ``gan-mnist`` table of docs/gan.md, the VAE's samples
-samples/gan/mnist_vae.png, and the seed with the lowest FID to samples/checkpoints/gan_mnist.pt
+samples/gan/mnist_vae.png, and the seed with the lowest FID to samples/checkpoints/gan_mnist/
 (its samples to samples/gan/mnist_best.png); another --results file writes beside it and under
 --runs instead. Smoke test: ``--seeds 1 train.max_steps=20 --n 1000 --results /tmp/m.json
 --runs /tmp/runs --vae runs/demo_vae``.
@@ -63,7 +63,7 @@ def main() -> None:
     own_results = ROOT / "docs" / "results" / "gan_mnist.json"
     parser = benchmark_parser(__doc__.splitlines()[0], own_results, ROOT / "runs" / "gan_mnist")
     parser.add_argument("--vae", type=Path,
-                        default=ROOT / "samples" / "checkpoints" / "iwae_mnist_nll.pt")
+                        default=ROOT / "samples" / "checkpoints" / "iwae_mnist_nll")
     parser.add_argument("--n", type=int, default=10_000, help="samples and test images")
     parser.add_argument("--rows", nargs="+", default=ROWS, choices=ROWS,
                         help="best: the config; best_amp: the same in bfloat16 autocast")

@@ -15,7 +15,7 @@ resolved config is the best config's reuses its runs.
 
 Writes docs/results/gan_stacked_mnist.json, the ``gan-stacked-mnist`` table of docs/gan.md,
 sample grids samples/gan/stacked_mnist_<row>.png (first seed), and the best seed of the best
-config (either precision) to samples/checkpoints/gan_stacked_mnist.pt with its samples in
+config (either precision) to samples/checkpoints/gan_stacked_mnist/ with its samples in
 samples/gan/stacked_mnist_shipped.png.
 
 ``--lab``: the collapse lab's Stacked MNIST columns, every row at the lab budget of

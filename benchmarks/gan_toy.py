@@ -14,8 +14,9 @@ the best config's (e.g. PacGAN4 when the best config is PacGAN4) reuses its runs
 Writes docs/results/gan_toy.json, the tables of docs/gan.md (``gan-toy``, ``gan-collapse-lab``),
 scatter plots samples/gan/<data>_<row>.png (first seed), samples/gan/modes_over_training.png
 (monitor: the run that loses the most modes against the best config), and the best seed of the
-best config to samples/checkpoints/gan_<data>.pt. Another --results file (a side experiment,
-a smoke test) writes its table, figures and checkpoints beside it and under --runs instead:
+best config to samples/checkpoints/gan_<data>/ (an export folder, ``genmodels export``). Another
+--results file (a side experiment, a smoke test) writes its table, figures and checkpoints
+beside it and under --runs instead:
 
     python benchmarks/gan_toy.py --seeds 1 train.max_steps=300 --results /tmp/toy.json \
         --runs /tmp/runs

@@ -1,6 +1,6 @@
 """Inpaint MNIST test digits with one VAE: every mask × every completion method, same digits.
 
-    python benchmarks/inpainting.py [--checkpoint samples/checkpoints/iwae_mnist_nll.pt]
+    python benchmarks/inpainting.py [--checkpoint samples/checkpoints/iwae_mnist_nll]
                                     [--n 200] [--samples 10] [--k 1000] [--steps 200]
                                     [--masks top ...] [--methods map ...] [--figures top ...]
 
@@ -39,7 +39,7 @@ from genmodels.inpaint import (
 )
 from genmodels.utils import seed_everything
 
-CHECKPOINT = "samples/checkpoints/iwae_mnist_nll.pt"
+CHECKPOINT = "samples/checkpoints/iwae_mnist_nll"
 MASKS = ["top", "bottom", "left", "right", "quadrants1", "quadrants2", "quadrants3", "center",
          "random:0.5", "rectangles"]
 FIGURES = ["top", "quadrants1", "center", "random:0.5"]

@@ -2,7 +2,7 @@
 draws, for the prior N(0, I), the aggregate posterior of training codes and the law of their
 encoder means (``genmodels.latent.TARGET_LAWS``).
 
-    python benchmarks/latent_quantization.py [--checkpoint samples/checkpoints/beta_vae_mnist.pt]
+    python benchmarks/latent_quantization.py [--checkpoint samples/checkpoints/beta_vae_mnist]
                                              [--k 10] [--repeats 20] [--steps 500]
                                              [--batch 1000] [--restarts 1]
 
@@ -37,7 +37,7 @@ from genmodels.latent import (
 from genmodels.metrics import energy_distance, vendi_score
 from genmodels.models.distributions import DiagonalGaussianMixture
 
-CHECKPOINT = "samples/checkpoints/beta_vae_mnist.pt"
+CHECKPOINT = "samples/checkpoints/beta_vae_mnist"
 METRICS = ("classes", "vendi", "energy")
 
 
@@ -93,7 +93,11 @@ def main() -> None:
             for name, values in rows.items()}
         results["targets"][target]["seconds"] = round(time.perf_counter() - start, 1)
         print(json.dumps({target: results["targets"][target]}), flush=True)
-    figure = image_table(torch.stack(shown), ROOT / "samples" / "latent" / "quantized_vs_iid.png")
+    figure = image_table(torch.stack(shown), ROOT / "samples" / "latent" / "quantized_vs_iid.png",
+                         row_labels=[f"{target} {name}" for target in TARGET_LAWS
+                                     for name in ("i.i.d.", "quantized")],
+                         title=f"{args.k} decoded codes per row (repeat 0): i.i.d. draws of each "
+                               "target law against its Huber-energy quantization points")
     results["figure"] = str(figure.relative_to(ROOT))
     path = ROOT / "docs" / "results" / "latent_quantization.json"
     path.write_text(json.dumps(results, indent=2) + "\n")

@@ -1,5 +1,5 @@
 """Command line: ``genmodels train | summary | accuracy | sample | evaluate | latent | inpaint
-| report | scratch``; see ``genmodels -h``.
+| export | serve | report | compare | scratch``; see ``genmodels -h``.
 
 Every expected failure (a :class:`genmodels.errors.UserError`: bad argument, config, checkpoint
 or data file; or a file that cannot be read or written) is one line on stderr and exit status
@@ -21,11 +21,14 @@ from pathlib import Path
 import torch
 
 from genmodels import __version__
+from genmodels import export as export_command
 from genmodels.config import ConfigError, load_config
 from genmodels.errors import InputError, UserError
 from genmodels.inpaint import command as inpaint_command
 from genmodels.latent import command as latent_command
+from genmodels.pipelines import compare as compare_command
 from genmodels.progress import progress
+from genmodels.serve import command as serve_command
 
 ARRAY_SUFFIXES = (".npy", ".pt")  # `sample --out`: the samples themselves
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")  # `sample --out`: a grid (a scatter for points)
@@ -51,6 +54,17 @@ def positive_int(text: str) -> int:
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0 (an index, a seed, or a count where 0 means off)."""
     return _integer(text, 0)
+
+
+def label_argument(text: str) -> int | str:
+    """argparse type of ``sample --label``: a class number (>= 0), or ``all``."""
+    if text == "all":
+        return text
+    try:
+        return _integer(text, 0)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"should be a class number (0, 1, ...) or 'all', got "
+                                         f"{text!r}") from None
 
 
 def output_path(text: str) -> str:
@@ -186,13 +200,48 @@ def _accuracy(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_SAMPLES = 64  # `sample --n`
+DEFAULT_PER_CLASS = 8  # `sample --label all`: samples of each class
+
+
+def _sample_labels(args: argparse.Namespace, model) -> tuple[int, torch.Tensor | None, int]:
+    """(samples, their labels or None, images per grid row) of ``sample``'s arguments:
+    ``--label Y`` gives every sample class Y, ``--label all`` or ``--per-class K`` K samples
+    of each class in class order (one grid row a class); InputErrors for a model that is not
+    class-conditional, a label out of its range or conflicting flags."""
+    from genmodels.models import ConditionalSampler
+    from genmodels.models.conditional import per_class_labels
+
+    per_class = args.per_class or (DEFAULT_PER_CLASS if args.label == "all" else None)
+    if args.label is None and per_class is None:
+        return args.n or DEFAULT_SAMPLES, None, args.nrow
+    flag = f"--label {args.label}" if args.label is not None else f"--per-class {per_class}"
+    if not isinstance(model, ConditionalSampler):
+        raise InputError(f"{flag}: {args.checkpoint} holds an unconditional {model.kind}; "
+                         "labels apply to models trained with model.conditional = true")
+    classes = model.num_classes
+    if args.label == "all" or args.label is None:
+        if args.n is not None:
+            raise InputError(f"--n {args.n} with {flag}: a per-class grid has --per-class K "
+                             f"samples of each of the {classes} classes; drop --n")
+        return per_class * classes, per_class_labels(classes, per_class, "cpu"), per_class
+    if args.per_class is not None:
+        raise InputError(f"--per-class {args.per_class} with --label {args.label}: --per-class "
+                         "draws every class; for one class give --label and --n")
+    if args.label >= classes:
+        raise InputError(f"--label {args.label} is out of range: the model has {classes} "
+                         f"classes (labels 0 to {classes - 1})")
+    n = args.n or DEFAULT_SAMPLES
+    return n, torch.full((n,), args.label, dtype=torch.int64), args.nrow
+
+
 def _sample(args: argparse.Namespace) -> int:
     import numpy as np
 
     from genmodels import load
-    from genmodels.models import Sampler
+    from genmodels.models import IterativeSampler, Sampler
     from genmodels.pipelines.run_evaluation import draw_samples
-    from genmodels.plots import save_image_grid, scatter_points
+    from genmodels.plots import run_name, save_image_grid, scatter_points
 
     suffix = Path(args.out).suffix.lower()
     if suffix not in (*ARRAY_SUFFIXES, *PICTURE_SUFFIXES):
@@ -201,7 +250,8 @@ def _sample(args: argparse.Namespace) -> int:
     model = load(args.checkpoint)
     if not isinstance(model, Sampler):
         raise InputError(f"{args.checkpoint} holds a {model.kind}, which cannot sample")
-    samples = draw_samples(model, args.n, args.seed, steps=args.steps)  # as `evaluate` draws
+    n, labels, nrow = _sample_labels(args, model)
+    samples = draw_samples(model, n, args.seed, steps=args.steps, labels=labels)  # as evaluate
     if suffix in ARRAY_SUFFIXES:  # (N, C, H, W) float32 in [0, 1], or (N, 2) points
         samples = (samples if samples.dim() == 2 else samples.clamp(0, 1)).float()
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -210,10 +260,15 @@ def _sample(args: argparse.Namespace) -> int:
         else:
             torch.save(samples, args.out)
         written = Path(args.out)
-    elif samples.dim() == 2:  # points of a 2-D mixture
-        written = scatter_points(samples, args.out, title=f"{args.n} samples")
-    else:
-        written = save_image_grid(samples, args.out, nrow=args.nrow)
+    else:  # a figure titled with what drew it
+        how = f", {model.sampler_label(args.steps)}" if isinstance(model, IterativeSampler) \
+            else ""
+        title = f"{n} samples of {model.kind} {run_name(args.checkpoint)} (seed {args.seed}{how})"
+        if samples.dim() == 2:  # points of a 2-D mixture
+            written = scatter_points(samples, args.out, title=title)
+        else:  # with labels, each row is headed by its class
+            rows = None if labels is None else [f"class {int(y)}" for y in labels[::nrow]]
+            written = save_image_grid(samples, args.out, nrow=nrow, title=title, row_labels=rows)
     print(f"wrote {written}")
     return 0
 
@@ -303,9 +358,20 @@ def parser() -> argparse.ArgumentParser:
         "sample", help="samples of a generative model: a grid (.png), or the samples (.npy, .pt)",
         description="Draws --n samples. A .png --out is a grid of images (a scatter plot for "
         "the points of a 2-D mixture); a .npy or .pt --out holds the samples themselves, "
-        "float32 (N, C, H, W) in [0, 1] (points: (N, 2)), the input `genmodels evaluate` takes.")
+        "float32 (N, C, H, W) in [0, 1] (points: (N, 2)), the input `genmodels evaluate` takes. "
+        "A class-conditional model (model.conditional = true) samples the class --label Y, or "
+        "with --label all (--per-class K) K samples of each class, in class order: one grid "
+        "row a class.")
     sample.add_argument("checkpoint", help="final.pt or run directory")
-    sample.add_argument("--n", type=positive_int, default=64, help="samples")
+    sample.add_argument("--n", type=positive_int,
+                        help=f"samples (default: {DEFAULT_SAMPLES}; with --label all: "
+                             "--per-class K of each class)")
+    sample.add_argument("--label", type=label_argument,
+                        help="conditional models: the class of every sample, or 'all' for a "
+                             "per-class grid (default: classes drawn at their training shares)")
+    sample.add_argument("--per-class", type=positive_int, metavar="K",
+                        help=f"conditional models: K samples of each class, one grid row a "
+                             f"class (implies --label all; default there: {DEFAULT_PER_CLASS})")
     sample.add_argument("--nrow", type=positive_int, default=8, help="images per grid row")
     sample.add_argument("--seed", type=non_negative_int, default=0, help="seeds the draws")
     add_steps_argument(sample)
@@ -315,7 +381,8 @@ def parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser(
         "evaluate", help="metrics of a checkpoint or of samples, as JSON and Markdown",
-        description="A checkpoint (final.pt or run directory) gets its held-out numbers (a "
+        description="A checkpoint (final.pt, run directory or export folder of genmodels "
+        "export) gets its held-out numbers (a "
         "VAE's -ELBO and importance-sampled NLL, on the first --n held-out images) and the "
         "metrics of --n samples it draws, against its own held-out data by default; samples "
         "(.npy/.npz/.pt array or a folder of PNG/JPEG images, any size, 1 or 3 channels) get "
@@ -323,8 +390,8 @@ def parser() -> argparse.ArgumentParser:
         f"{EVALUATE_QUICK['n']}, --importance-samples {EVALUATE_QUICK['k']}); --full runs the "
         f"published protocol ({EVALUATE_FULL['n']:,} samples, k = {EVALUATE_FULL['k']} on the "
         "whole test set).")
-    evaluate.add_argument("source", help="checkpoint, run directory, .npy/.npz/.pt samples or "
-                          "image folder")
+    evaluate.add_argument("source", help="checkpoint, run directory, export folder, "
+                          ".npy/.npz/.pt samples or image folder")
     evaluate.add_argument("--reference", help="real images: mnist-test (default for samples), "
                           "mnist-train, fashion-test, fashion-train, stacked-mnist-test, "
                           "stacked-mnist-train, a folder of images or a .npy/.npz/.pt file "
@@ -364,6 +431,9 @@ def parser() -> argparse.ArgumentParser:
                                             "~/.cache/genmodels/data)")
     report.set_defaults(run=_report)
     inpaint_command.register(sub)
+    export_command.register(sub)
+    serve_command.register(sub)
+    compare_command.register(sub)
 
     scratch = sub.add_parser("scratch", help="the NumPy MLP with hand-written backprop")
     scratch.add_argument("task", choices=["iris"], help="iris: 4-32-16-3 net, 30%% held out")

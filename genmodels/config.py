@@ -34,6 +34,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+LOGGER_NAMES = ("jsonl", "csv", "tensorboard")  # the keys of genmodels.train.loggers.LOGGERS
+
+
 @dataclass
 class TrainConfig:
     """How to optimise: budget, optimiser, schedule, checkpoints, logging and hardware."""
@@ -53,6 +56,8 @@ class TrainConfig:
     device: str = "auto"  # auto (CUDA if available) | cpu | cuda | cuda:1 ...
     amp: bool = False  # autocast: float16 + grad scaling on CUDA, bfloat16 on the CPU
     ema: float = 0.0  # decay of an exponential moving average of the weights; 0 = off
+    ema_warmup: bool = False  # decay min(ema, (1 + n) / (10 + n)) at update n (diffusers'
+    #                           warm-up): short runs do not keep the initial weights
     checkpoint_every: int = 1000  # steps between checkpoints (one is always written at the end)
     log_every: int = 50  # steps between lines in metrics.jsonl
     eval_every: int = 0  # steps between evaluations; 0 = at the end of each epoch
@@ -61,6 +66,9 @@ class TrainConfig:
     #                         data ring | grid | mnist | stacked_mnist); 0 = off
     monitor_samples: int = 2500  # samples per measurement (2,500: the PacGAN 2-D protocol)
     progress: bool = True  # tqdm progress bar
+    loggers: list[str] = field(default_factory=lambda: ["jsonl"])  # jsonl (always written:
+    #   metrics.png, resume and the monitor read it) | csv | tensorboard (RUN/tensorboard, needs
+    #   pip install genmodels[tensorboard]); see genmodels.train.loggers
 
     def __post_init__(self) -> None:
         check_ranges(self, "train", positive=("epochs", "batch_size", "lr", "schedule_n0",
@@ -71,6 +79,11 @@ class TrainConfig:
         if len(self.betas) != 2 or not all(0 <= beta < 1 for beta in self.betas):
             raise ConfigError(f"train.betas = {self.betas!r} should be two numbers in [0, 1), "
                               "e.g. [0.9, 0.999]")
+        unknown = [name for name in self.loggers if name not in LOGGER_NAMES]
+        if unknown:
+            raise ConfigError(f"train.loggers = {self.loggers!r}: {', '.join(map(repr, unknown))} "
+                              f"is not a logger; choose from: {', '.join(LOGGER_NAMES)} "
+                              "(jsonl is always written, the others are added to it)")
 
 
 @dataclass

@@ -3,13 +3,37 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
 from torch import Tensor
+
+
+@contextmanager
+def atomic_file(path: str | Path, mode: str = "wb") -> Iterator[IO]:
+    """A file opened with ``mode`` ("wb" or "w") that replaces ``path`` only when the block
+    ends without error: written to a temporary file in the same folder, flushed to disk
+    (fsync), then renamed over ``path``; on any error (Ctrl-C included) the temporary file is
+    removed and ``path`` is left as it was."""
+    path = Path(path)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"newline": ""})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp creates 0600 files
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def seed_everything(seed: int) -> None:

@@ -90,15 +90,16 @@ def metric_lines(run: Path) -> list[dict]:
 
 @pytest.fixture
 def tampered_weights(tmp_path):
-    """A copy of the shipped MNIST CNN and its card in tmp_path, 8 bytes of the weights zeroed:
-    its sha256 no longer matches the card."""
+    """A copy of the shipped MNIST CNN (its export folder) and its card in tmp_path, 8 bytes of
+    the weights in model.safetensors zeroed: its sha256 no longer matches the card (nor the
+    folder's model.sha256)."""
     import shutil
 
     from genmodels.metrics.features import WEIGHTS
 
-    for name in ("mnist_cnn.pt", "mnist_cnn.json"):
-        shutil.copy(WEIGHTS / name, tmp_path / name)
-    with open(tmp_path / "mnist_cnn.pt", "r+b") as f:
+    shutil.copytree(WEIGHTS / "mnist_cnn", tmp_path / "mnist_cnn")
+    shutil.copy(WEIGHTS / "mnist_cnn.json", tmp_path / "mnist_cnn.json")
+    with open(tmp_path / "mnist_cnn" / "model.safetensors", "r+b") as f:
         f.seek(-100, 2)
         f.write(b"\x00" * 8)
     return tmp_path

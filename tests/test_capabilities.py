@@ -13,6 +13,7 @@ from genmodels.cli import main
 from genmodels.config import config_from_dict
 from genmodels.models import (
     MODELS,
+    ConditionalSampler,
     IterativeSampler,
     LatentVariableModel,
     LikelihoodModel,
@@ -67,9 +68,50 @@ def test_a_model_that_does_not_declare_sampling_cannot_sample(tmp_path, capsys):
     assert not (tmp_path / "x.png").exists()
 
 
+@dataclass
+class LooksConditionalConfig:
+    width: int = 2
+
+
+@register
+class LooksConditional(Model, Sampler):
+    """A sampler with ``num_classes`` and a ``labels`` argument that does not declare
+    :class:`ConditionalSampler`."""
+
+    kind = "test_looks_conditional"
+    Config = LooksConditionalConfig
+    num_classes = 10
+
+    def __init__(self, config, input_shape=None):
+        super().__init__(config, input_shape)
+        self.linear = torch.nn.Linear(config.width, config.width)
+
+    def sample(self, n, generator=None, labels=None):
+        return torch.rand(n, 1, 28, 28, generator=generator)
+
+
+def test_conditional_sampling_is_declared(tmp_path, capsys):
+    """``model.conditional = true`` builds models that declare ConditionalSampler (and stay
+    Samplers); plain ones and look-alikes do not, and ``sample --label`` refuses them."""
+    for model in ({"kind": "vae"}, {"kind": "gan"}):
+        config = config_from_dict({"model": model})
+        assert not isinstance(MODELS[config.kind](config.model), ConditionalSampler)
+        config = config_from_dict({"model": {**model, "conditional": True}})
+        built = MODELS[config.kind](config.model)
+        assert isinstance(built, ConditionalSampler) and isinstance(built, Sampler)
+    config = config_from_dict({"model": {"kind": "test_looks_conditional"}})
+    save_checkpoint({"format": "genmodels/model/1", "kind": config.kind,
+                     "config": config.to_dict(),
+                     "model": LooksConditional(config.model).state_dict(), "ema": None},
+                    tmp_path / "final.pt")
+    assert main(["sample", str(tmp_path), "--label", "1", "--out", str(tmp_path / "x.png")]) == 2
+    assert "unconditional" in capsys.readouterr().err
+    assert main(["sample", str(tmp_path), "--out", str(tmp_path / "x.png")]) == 0
+
+
 def test_no_capability_is_guessed_with_hasattr():
     guess = re.compile(r"hasattr\([^,]+, *['\"](sample|encode|decode|prior|log_likelihood|"
-                       r"eval_samples)['\"]")
+                       r"eval_samples|num_classes)['\"]")
     offenders = [f"{path.relative_to(ROOT)}:{number}"
                  for path in sorted((ROOT / "genmodels").rglob("*.py"))
                  for number, line in enumerate(path.read_text().splitlines(), 1)

@@ -13,8 +13,10 @@ from genmodels import io
 from genmodels.config import config_from_dict
 from genmodels.data import load_images, to_unit
 from genmodels.models import Classifier
+from genmodels.portable import read_checksum
 from genmodels.summary import count_parameters
 from genmodels.train import CheckpointError
+from genmodels.utils import sha256
 
 
 def make(**model) -> Classifier:
@@ -54,7 +56,14 @@ def test_bad_inputs_are_clear_errors():
                                                      ("fashion", 0.92, 0.93)])
 def test_shipped_classifier(data_root, dataset, on_3000, target):
     card = json.loads((io.WEIGHTS / f"{dataset}_cnn.json").read_text())
-    assert (io.WEIGHTS / f"{dataset}_cnn.pt").stat().st_size <= 2_000_000
+    folder = io.WEIGHTS / f"{dataset}_cnn"  # an export folder of genmodels export
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "README.md", "config.toml", "model.safetensors", "model.sha256"]
+    assert sum(path.stat().st_size for path in folder.iterdir()) <= 2_000_000
+    weights = folder / "model.safetensors"
+    assert card["file"] == f"{dataset}_cnn/model.safetensors"
+    assert card["bytes"] == weights.stat().st_size
+    assert card["sha256"] == sha256(weights) == read_checksum(folder)
     model = genmodels.classifier(dataset)
     assert model.run_config.data.name == dataset
     assert not model.training and not any(p.requires_grad for p in model.parameters())

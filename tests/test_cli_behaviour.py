@@ -23,8 +23,8 @@ from genmodels.cli import main
 from genmodels.pipelines.run_evaluation import samples_from_checkpoint
 from genmodels.train import Trainer
 
-CNN = ROOT / "genmodels" / "weights" / "mnist_cnn.pt"
-RING = ROOT / "samples" / "checkpoints" / "gan_ring.pt"
+CNN = ROOT / "genmodels" / "weights" / "mnist_cnn"  # export folders
+RING = ROOT / "samples" / "checkpoints" / "gan_ring"
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +49,10 @@ def classifier_run(tmp_path_factory, data_root) -> Path:
 def tampered_classifier(tmp_path, monkeypatch) -> Path:
     """The shipped CNN's weights with one byte appended: its sha256 no longer matches."""
     folder = tmp_path / "weights"
-    folder.mkdir()
-    shutil.copy(CNN.with_suffix(".json"), folder / "mnist_cnn.json")
-    (folder / "mnist_cnn.pt").write_bytes(CNN.read_bytes() + b"\0")
+    shutil.copytree(CNN, folder / "mnist_cnn")
+    shutil.copy(CNN.with_name("mnist_cnn.json"), folder / "mnist_cnn.json")
+    with open(folder / "mnist_cnn" / "model.safetensors", "ab") as f:
+        f.write(b"\0")
     monkeypatch.setattr(genmodels.io, "WEIGHTS", folder)
     return folder
 
@@ -92,7 +93,9 @@ def test_missing_corrupt_and_malicious_checkpoints(tmp_path, capsys):
     line = one_error_line(capsys, "accuracy")
     assert "corrupt or not a genmodels checkpoint" in line and "delete" not in line
     truncated = tmp_path / "final.pt"
-    truncated.write_bytes(RING.read_bytes()[:3000])
+    torch.save({"format": "genmodels/model/1", "kind": "gan", "model": {"w": torch.zeros(2000)}},
+               truncated)
+    truncated.write_bytes(truncated.read_bytes()[:3000])
     assert main(["sample", str(truncated), "--out", str(tmp_path / "x.png")]) == 2
     assert "corrupt" in one_error_line(capsys, "sample")
     marker = tmp_path / "code-ran"
@@ -157,7 +160,8 @@ def test_corrupt_masks_and_sample_files(vae_run, tmp_path, capsys, data_root):
     assert main(["evaluate", str(tmp_path / "broken.pt"), "--data-root", data_root]) == 2
     assert "corrupt or not a torch file" in one_error_line(capsys, "evaluate")
     assert main(["evaluate", str(vae_run.parent)]) == 2  # neither a run nor images
-    assert "holds run directories (run), not images" in one_error_line(capsys, "evaluate")
+    assert "holds run directories or exports (run), not images" in one_error_line(capsys,
+                                                                                "evaluate")
 
 
 def test_files_that_cannot_be_written(vae_run, tmp_path, capsys, monkeypatch):

@@ -140,6 +140,29 @@ def test_shipped_weights_are_checked(tampered_weights, monkeypatch):
         features_module._named.cache_clear()
 
 
+def test_the_card_is_checked_against_the_folders_model_sha256_too(tmp_path):
+    """The shipped CNNs are export folders: their card's sha256 must match model.safetensors
+    and the sha256 that model.sha256 gives, or they are refused with one clear error."""
+    import shutil
+
+    folder = tmp_path / "mnist_cnn"
+    shutil.copytree(features_module.WEIGHTS / "mnist_cnn", folder)
+    shutil.copy(features_module.WEIGHTS / "mnist_cnn.json", tmp_path / "mnist_cnn.json")
+    verified = features_module.verified_weights
+    assert verified(folder) == folder
+    (folder / "model.sha256").write_text(f"{'0' * 64}  model.safetensors\n")
+    with pytest.raises(features_module.WeightsError,
+                       match=r"model.sha256 gives another sha256 than mnist_cnn.json; "
+                             r"reinstall genmodels"):
+        verified(folder)
+    (folder / "model.sha256").unlink()
+    with pytest.raises(features_module.WeightsError, match="no model.sha256.*reinstall"):
+        verified(folder)
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(features_module.WeightsError, match="model.safetensors is missing"):
+        verified(folder)
+
+
 # --- the shipped CNNs, pixels ---------------------------------------------------------------
 @pytest.mark.parametrize("name, dataset", [("mnist-cnn", "mnist"), ("fashion-cnn", "fashion")])
 def test_shipped_features_are_the_classifiers_features(name, dataset, data_root):
@@ -243,7 +266,7 @@ def test_a_classifier_of_ones_own_gives_its_features_and_classes(classifier_run)
     torch.testing.assert_close(embedding.features, model.features(x))
     assert torch.equal(embedding.classes, model.predict(x)) and embedding.num_image_classes == 4
     with pytest.raises(InputError, match="classifier features need a run of"):
-        feature_extractor(f"classifier:{ROOT / 'samples' / 'checkpoints' / 'gan_ring.pt'}")
+        feature_extractor(f"classifier:{ROOT / 'samples' / 'checkpoints' / 'gan_ring'}")
     with pytest.raises(InputError, match="no checkpoint at"):
         feature_extractor(f"classifier:{classifier_run / 'missing.pt'}")
 

@@ -366,6 +366,8 @@ def test_sample_command_on_a_gan_checkpoint(tmp_path, data_root, net, model, dat
     out = tmp_path / "samples.png"
     assert main(["sample", str(tmp_path / "run" / "final.pt"), "--n", "64", "--out",
                  str(out)]) == 0
-    grid = (8 * 30 + 2, 8 * 30 + 2)  # 8 x 8 tiles of 28 + 2 pixels
+    grid = 8 * 30 + 2  # 8 x 8 tiles of 28 + 2 pixels, drawn at scale 2 under a title
     with Image.open(out) as image:  # points get a matplotlib scatter instead
-        assert (image.size == grid) == (net == "dcgan") and min(image.size) > 200
+        assert min(image.size) > 200
+        if net == "dcgan":
+            assert image.width >= 2 * grid and image.height > 2 * grid

@@ -574,7 +574,7 @@ def test_inpaint_cli(tmp_path, data_root, capsys):
                  "predictive_nll", "conditional_nll"):
         assert math.isfinite(numbers[name])
     assert f"conditional NLL -log p(x_miss|x_obs) {numbers['conditional_nll']:.2f}" in printed
-    assert main(["inpaint", "genmodels/weights/mnist_cnn.pt", "--data-root", data_root]) == 2
+    assert main(["inpaint", "genmodels/weights/mnist_cnn", "--data-root", data_root]) == 2
     assert "needs a VAE" in capsys.readouterr().err
     run = str(tmp_path / "run")
     for flags, error in ((["--samples", "0"], "argument --samples should be a positive integer"),

@@ -167,6 +167,6 @@ def test_cli_writes_every_figure(tmp_path, data_root, capsys):
                      "--data-root", data_root]) == 0
         assert out.stat().st_size > 0
     assert "quantized samples cover" in capsys.readouterr().out
-    assert main(["latent", "map", "genmodels/weights/mnist_cnn.pt", "--data-root",
+    assert main(["latent", "map", "genmodels/weights/mnist_cnn", "--data-root",
                  data_root]) == 2
     assert "latent tools need a VAE" in capsys.readouterr().err

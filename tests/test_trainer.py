@@ -238,6 +238,29 @@ def test_ema_is_the_average_of_the_weights(tmp_path, data_root):
         torch.testing.assert_close(value, expected)
 
 
+def test_ema_warmup_follows_the_diffusers_decay_schedule(tmp_path, data_root):
+    config = tiny_config(train={"max_steps": 3, "ema": 0.15, "ema_warmup": True,
+                                "optimizer": "sgd", "lr": 0.1})
+    history = []
+
+    class Record(Callback):
+        def on_step(self, trainer, losses):
+            history.append({k: v.clone() for k, v in trainer.model.state_dict().items()})
+
+    trainer = Trainer(config, tmp_path, data_root=data_root, callbacks=[Record()])
+    start = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.fit()
+    decays = [min(0.15, (1 + n) / (10 + n)) for n in range(3)]  # 0.1, 0.15 (capped), 0.15
+    assert decays == [0.1, 0.15, 0.15]
+    for name, value in trainer.ema.shadow.items():
+        if not value.is_floating_point():
+            continue
+        expected = start[name]
+        for decay, w in zip(decays, history, strict=True):
+            expected = decay * expected + (1 - decay) * w[name]
+        torch.testing.assert_close(value, expected)
+
+
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path, data_root):
     Trainer(tiny_config(train={"max_steps": 10}), tmp_path, data_root=data_root).fit()
     data = (tmp_path / "checkpoint.pt").read_bytes()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from torch import Tensor
 
 from genmodels.data.images import cache_dir
 from genmodels.errors import InputError, first_sentence
+from genmodels.utils import atomic_file
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # any case
 ARRAY_SUFFIXES = (".npy", ".npz", ".pt")
@@ -404,14 +404,8 @@ def _write_cache(file: Path, key: tuple, signature: str, data: FileImages) -> No
                "test_labels": data.test_labels, "classes": list(data.classes)}
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=file.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(payload, f)
-            os.replace(tmp, file)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        with atomic_file(file) as f:
+            torch.save(payload, f)
     except OSError:
         pass
 

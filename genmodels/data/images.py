@@ -18,26 +18,21 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor
-from torchvision import datasets
 
 from genmodels.errors import InputError, UserError
-from genmodels.utils import sha256
+from genmodels.utils import atomic_file, sha256
 
 DEFAULT_DATA_ROOT = Path("~/.cache/genmodels/data").expanduser()
 DATA_ENV = "GENMODELS_DATA"
 CACHE_ENV = "GENMODELS_CACHE"
 CHECKSUMS = "SHA256SUMS"
 HELD_OUT_SEED = 0  # the one binarisation of every held-out set (held_out_binarize)
-DATASETS: dict[str, type[datasets.MNIST]] = {
-    "mnist": datasets.MNIST,
-    "fashion": datasets.FashionMNIST,
-}
+DATASETS = {"mnist": "MNIST", "fashion": "FashionMNIST"}  # name: torchvision class and folder
 SPLITS = ("train", "test")
 RAW_FILES = (
     "train-images-idx3-ubyte",
@@ -189,10 +184,8 @@ def _verify_checksums(data_root: Path, relatives: list[str], sums: dict[str, str
     if changed:  # best effort: a cache folder we cannot write only costs a rehash next time
         try:
             stamp_path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile("w", dir=stamp_path.parent, delete=False,
-                                             suffix=".tmp") as f:
+            with atomic_file(stamp_path, "w") as f:
                 json.dump({"root": str(data_root), "files": verified}, f, indent=1)
-            os.replace(f.name, stamp_path)
         except OSError:
             pass
 
@@ -244,14 +237,16 @@ def load_images(
     key = (name, split, data_root.resolve())
     if key in _CACHE:
         return _CACHE[key]
-    cls = DATASETS[name]
-    folder = data_root / cls.__name__ / "raw"
+    folder = data_root / DATASETS[name] / "raw"
     if not download and not all((folder / f).is_file() for f in RAW_FILES):
         raise DataNotFoundError(folder)
     if all((folder / f).is_file() for f in _split_files(split).values()):
-        verify_split(data_root, cls.__name__, split)
+        verify_split(data_root, DATASETS[name], split)
+    from torchvision import datasets  # imported here: it takes seconds (torch._dynamo)
+
     try:
-        ds = cls(data_root, train=split == "train", download=download)
+        ds = getattr(datasets, DATASETS[name])(data_root, train=split == "train",
+                                               download=download)
     except (RuntimeError, OSError) as e:
         if download:
             raise DataNotFoundError(folder, detail=f"{type(e).__name__}: {e}") from e

@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from genmodels.io import SHIPPED_CLASSIFIERS
     from genmodels.models import VAE
+    from genmodels.plots import run_name
 
     model = load(args.checkpoint)
     try:
@@ -142,8 +143,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"no predictive or conditional NLL{note}")
     # outputs only now that every number is in
+    title = (f"{model.kind} {run_name(args.checkpoint)}: {method} inpainting, mask "
+             f"{args.mask}; each row: the input (missing pixels grey), {args.samples} "
+             "completions, the truth")
     path = fifteen_digits_figure(result["inputs"], result["mask"], result["completions"],
-                                 result["truth"], args.out, labels=result["labels"])
+                                 result["truth"], args.out, labels=result["labels"], title=title)
     if args.save:
         Path(args.save).parent.mkdir(parents=True, exist_ok=True)
         torch.save(result, args.save)

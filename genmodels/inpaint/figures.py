@@ -5,12 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torch import Tensor  # noqa: E402
+import torch
+from torch import Tensor
 
 MISSING_GREY = 0.5  # how erased pixels are drawn in the input column
 PADDING = 2  # pixels between tiles (white)
@@ -35,29 +31,21 @@ def inpainting_canvas(inputs: Tensor, mask: Tensor, completions: Tensor,
 
 
 def fifteen_digits_figure(inputs: Tensor, mask: Tensor, completions: Tensor, truth: Tensor,
-                          out_path: str | Path, labels: Tensor | None = None) -> Path:
+                          out_path: str | Path, labels: Tensor | None = None,
+                          title: str | None = None) -> Path:
     """Write the inpainting figure (see :func:`inpainting_canvas`) to ``out_path``; columns
     are headed input, 1..S, truth, and rows by ``labels`` (n,) (or digit tuples (n, 3) of
-    Stacked MNIST) when given."""
+    Stacked MNIST) when given; ``title`` (say the model, the method and the mask) above, by
+    default what the rows and columns hold."""
+    from genmodels.plots import canvas_figure, save_figure
+
     canvas = inpainting_canvas(inputs, mask, completions, truth).permute(1, 2, 0).numpy()
-    n, columns, size = len(completions), completions.shape[1] + 2, truth.shape[-1]
-    step = size + PADDING
-    centres = [PADDING + step * i + (size - 1) / 2 for i in range(max(n, columns))]
-    width = 0.45 * columns + 0.5  # inches
-    fig, ax = plt.subplots(figsize=(width, width * canvas.shape[0] / canvas.shape[1]))
-    ax.imshow(canvas, vmin=0, vmax=1, interpolation="nearest")
-    ax.set_xticks(centres[:columns],
-                  ["input", *(str(s) for s in range(1, columns - 1)), "truth"], fontsize=7)
-    ax.xaxis.tick_top()
-    if labels is None:
-        ax.set_yticks([])
-    else:
-        texts = ["".join(str(v) for v in y.flatten().tolist()) for y in labels]  # 7, or 372
-        ax.set_yticks(centres[:n], texts, fontsize=7)
-    ax.tick_params(length=0)
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return Path(out_path)
+    n, samples = completions.shape[:2]
+    rows = None if labels is None else \
+        ["".join(str(v) for v in y.flatten().tolist()) for y in labels]  # 7, or 372
+    fig, _ = canvas_figure(
+        canvas, truth.shape[-2:], PADDING, row_labels=rows,
+        col_labels=["input", *(str(s) for s in range(1, samples + 1)), "truth"],
+        title=title or f"Inpainting of {n} images: the input (missing pixels grey), "
+                       f"{samples} completions, the truth")
+    return save_figure(fig, out_path, bbox_inches="tight", pad_inches=0.05)

@@ -29,7 +29,9 @@ def run(args: argparse.Namespace) -> int:
         traverse,
     )
     from genmodels.latent.quantize import quantize
+    from genmodels.latent.tools import MAP_SPAN, TRAVERSE_SPAN
     from genmodels.models import LatentVariableModel
+    from genmodels.plots import run_name
 
     model = load(args.checkpoint)
     if not isinstance(model, LatentVariableModel):
@@ -53,14 +55,35 @@ def run(args: argparse.Namespace) -> int:
                           for i in progress(starts, desc="encoding", unit="batch")])
 
     torch.manual_seed(args.seed)
+    about = f"{model.kind} {run_name(args.checkpoint)}"  # what each figure's title names
     if args.tool == "interpolate":
         i, j = args.pair
         figure = interpolate(model, x[i], x[j], args.steps, args.method)
+        ends = [f"{t:.2g}" for t in torch.linspace(0, 1, args.steps).tolist()]
+        ends[-1], ends[0] = f"test {j}", f"test {i}"  # one step: the start only
+        labels_of = {"col_labels": ends, "xlabel": f"t along the {args.method} path",
+                     "title": f"{args.method} interpolation ({about}): decodings from the code "
+                              f"of test image {i} (left) to that of test image {j} (right)"}
     elif args.tool == "traverse":
-        figure = traverse(model, encode_dataset(model, x[args.pair[0]][None])[0],
-                          steps=args.steps)
+        code = encode_dataset(model, x[args.pair[0]][None])[0]
+        figure = traverse(model, code, steps=args.steps)
+        values = torch.linspace(-TRAVERSE_SPAN, TRAVERSE_SPAN, args.steps).tolist()
+        labels_of = {"col_labels": [f"{v:+.2g}" for v in values],
+                     "row_labels": [f"z[{d}]" for d in range(len(code))],
+                     "xlabel": "value of the row's coordinate (prior standard deviations)",
+                     "title": f"Traversal of the code of test image {args.pair[0]} ({about}): "
+                              "one coordinate varied per row, the others fixed"}
     elif args.tool == "map":
         figure = latent_map(model, encode(x), grid=args.steps)
+        values = [f"{v:+.2g}" for v in torch.linspace(-MAP_SPAN, MAP_SPAN, args.steps).tolist()]
+        plane = ("z[0]", "z[1]") if model.latent_dim == 2 else \
+            tuple(f"PC {k} (standard deviations of the codes)" for k in (1, 2))
+        where = "the 2-D latent space" if model.latent_dim == 2 else \
+            f"the principal plane of {len(x)} test codes"
+        labels_of = {"col_labels": values, "row_labels": values[::-1], "xlabel": plane[0],
+                     "ylabel": plane[1],
+                     "title": f"Decodings of a {args.steps} × {args.steps} grid over {where} "
+                              f"({about})"}
     elif args.tool == "scatter":
         figure = encode(x)
     elif args.tool == "arithmetic":
@@ -69,6 +92,11 @@ def run(args: argparse.Namespace) -> int:
         strengths = torch.linspace(0, 1, args.steps)
         figure = torch.stack([class_arithmetic(model, sources, means, args.source, args.target,
                                                s) for s in strengths], dim=1)
+        labels_of = {"col_labels": [f"{s:.2g}" for s in strengths.tolist()],
+                     "xlabel": f"strength s of z + s · (mean {args.target} code − mean "
+                               f"{args.source} code)",
+                     "title": f"Class arithmetic ({about}): {len(sources)} test {args.source}s "
+                              f"moved towards the {args.target}s"}
     else:  # quantize: the Adam steps of the quantization points under a progress bar
         target = args.target_law.replace("-", "_")
         steps = inspect.signature(quantize).parameters["steps"].default
@@ -76,11 +104,20 @@ def run(args: argparse.Namespace) -> int:
                 tick_on_optimizer_step(bar):
             figure = diverse_samples(model, args.points, target,
                                      None if target == "prior" else x, seed=args.seed)
-        covered = len(set(oracle(figure.clamp(0, 1)).argmax(1).tolist()))
+        classes = oracle(figure.clamp(0, 1)).argmax(1).tolist()
+        covered = len(set(classes))
         print(f"{args.points} quantized samples cover {covered} classes")
+        labels_of = {"col_labels": [str(c) for c in classes],
+                     "xlabel": "class predicted by the shipped classifier",
+                     "title": f"{args.points} quantized samples ({about}): decodings of "
+                              "Huber-energy quantization points of the target law "
+                              f"{args.target_law}; {covered} class{'es' * (covered != 1)}"}
     out = args.out or f"latent_{args.tool}.png"  # written once the work is done
-    path = scatter_codes(figure, labels, out) if args.tool == "scatter" else \
-        image_table(figure, out)
+    if args.tool == "scatter":
+        path = scatter_codes(figure, labels, out,
+                             title=f"{len(x)} test codes of {about}, coloured by class")
+    else:
+        path = image_table(figure, out, **labels_of)
     print(f"wrote {path}")
     return 0
 

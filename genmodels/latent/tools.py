@@ -50,6 +50,8 @@ def slerp(z0: Tensor, z1: Tensor, steps: int) -> Tensor:
 
 
 INTERPOLATIONS = {"lerp": lerp, "slerp": slerp}
+TRAVERSE_SPAN = 3.0  # traverse(): each coordinate over ±span prior standard deviations
+MAP_SPAN = 2.5  # latent_map(): the grid over ±span (standard deviations of the plane)
 
 
 @torch.no_grad()
@@ -63,7 +65,7 @@ def interpolate(model, x0: Tensor, x1: Tensor, steps: int = 10, method: str = "s
 
 
 @torch.no_grad()
-def traverse(model, z: Tensor, dims: Sequence[int] | None = None, span: float = 3.0,
+def traverse(model, z: Tensor, dims: Sequence[int] | None = None, span: float = TRAVERSE_SPAN,
              steps: int = 9) -> Tensor:
     """(len(dims), steps, C, 28, 28): vary one latent coordinate of z (D,) at a time over
     [-span, span] (prior standard deviations), the others fixed."""
@@ -84,7 +86,8 @@ def principal_directions(codes: Tensor, k: int = 2) -> tuple[Tensor, Tensor, Ten
 
 
 @torch.no_grad()
-def latent_map(model, codes: Tensor | None = None, grid: int = 15, span: float = 2.5) -> Tensor:
+def latent_map(model, codes: Tensor | None = None, grid: int = 15,
+               span: float = MAP_SPAN) -> Tensor:
     """(grid, grid, C, 28, 28) decodings of a 2-D grid of codes. For a 2-D latent the grid
     spans [-span, span]²; otherwise it spans ±span standard deviations along the two leading
     principal directions of ``codes`` (N, D) around their mean."""

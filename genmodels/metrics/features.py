@@ -11,13 +11,15 @@ registry names them, in the manner of torch-fidelity:
 - ``fashion-cnn``: the shipped Fashion-MNIST CNN, the same way;
 - ``pixels``: the pixels in [0, 1], any size, no classes;
 - ``classifier:PATH``: the penultimate layer and head of a classifier trained with
-  ``genmodels train`` (a run directory or its final.pt);
+  ``genmodels train`` (a run directory or its final.pt) or exported by ``genmodels export``
+  (the export folder);
 - ``torchscript:PATH``: a TorchScript module mapping images to features;
 - any ``nn.Module`` given from Python (images to features) or a ``FeatureExtractor`` of one's own.
 
-Classifier checkpoints (the shipped CNNs included) are read with ``torch.load(weights_only=True)``
-into a plain :class:`~genmodels.nets.ConvNet` or :class:`~genmodels.nets.MLPNet`: this package
-imports no model, training or I/O code. uint8 images are divided by 255; float images must
+Classifier checkpoints are read with ``torch.load(weights_only=True)``, export folders (the
+shipped CNNs included) with ``genmodels.portable.read_export`` (safetensors, sha256 checked
+first), into a plain :class:`~genmodels.nets.ConvNet` or :class:`~genmodels.nets.MLPNet`: this
+package imports no model, training or I/O code. uint8 images are divided by 255; float images must
 already lie in [0, 1]. See docs/metrics.md, "Features".
 """
 
@@ -37,10 +39,19 @@ from genmodels.data import to_unit
 from genmodels.errors import InputError, UserError, first_sentence
 from genmodels.metrics._checks import check_positive_int
 from genmodels.nets import ConvNet, MLPNet
+from genmodels.portable import (
+    EXPORT_CHECKSUM,
+    EXPORT_WEIGHTS,
+    ExportError,
+    export_folder,
+    read_checksum,
+    read_export,
+)
 from genmodels.utils import check_images, checkpoint_input_shape, sha256
 
 T = TypeVar("T")
-WEIGHTS = Path(__file__).resolve().parents[1] / "weights"  # the shipped CNNs and their cards
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights"  # the shipped CNNs (export folders)
+#                                                           and their cards (NAME.json)
 SHIPPED_CNNS = {"mnist-cnn": "mnist", "fashion-cnn": "fashion"}  # name -> its dataset
 LEGACY_NAMES = {"mnist": "mnist-cnn"}  # the name before the registry (fid's default)
 
@@ -363,24 +374,44 @@ def _first_call(extractor: FeatureExtractor, batch: Tensor) -> Tensor:
 
 
 # --- the named extractors -------------------------------------------------------------------
-def verified_weights(path: Path) -> Path:
-    """``path`` (a shipped ``*.pt``) after checking its sha256 against the card beside it
-    (``*.json``); raises :class:`WeightsError` when it does not match."""
-    card = json.loads(path.with_suffix(".json").read_text())
-    if sha256(path) != card["sha256"]:
-        raise WeightsError(f"{path} does not match the sha256 in {path.stem}.json; reinstall "
-                           f"genmodels or rebuild it with: {card['command']}")
-    return path
+def verified_weights(folder: Path) -> Path:
+    """``folder`` (a shipped export folder, ``genmodels/weights/NAME``) after checking the
+    sha256 of its ``model.safetensors``, and the one its ``model.sha256`` gives, against the
+    card beside it (``NAME.json``); raises :class:`WeightsError` when either does not match."""
+    card_file = folder.with_name(f"{folder.name}.json")
+    card = json.loads(card_file.read_text())
+    fix = f"reinstall genmodels or rebuild it with: {card['command']}"
+    file = folder / EXPORT_WEIGHTS
+    if not file.is_file():
+        raise WeightsError(f"{file} is missing; {fix}")
+    if sha256(file) != card["sha256"]:
+        raise WeightsError(f"{file} does not match the sha256 in {card_file.name}; {fix}")
+    try:
+        listed = read_checksum(folder, fix)
+    except ExportError as err:
+        raise WeightsError(str(err)) from None
+    if listed != card["sha256"]:
+        raise WeightsError(f"{folder / EXPORT_CHECKSUM} gives another sha256 than "
+                           f"{card_file.name}; {fix}")
+    return folder
 
 
 def read_checkpoint(path: str | Path) -> dict:
     """The dict of a checkpoint saved by ``genmodels train`` (a run directory: its final.pt),
-    read with ``torch.load(weights_only=True)`` on the CPU; InputError when it cannot be."""
+    read with ``torch.load(weights_only=True)`` on the CPU, or of an export folder of
+    ``genmodels export`` (``genmodels.portable.read_export``: its sha256 checked, no pickle;
+    its one set of weights as ``"model"``); InputError when it cannot be."""
     path = Path(path)
+    folder = export_folder(path)
+    if folder is not None:
+        try:
+            return read_export(folder).state()
+        except ExportError as err:
+            raise InputError(str(err)) from None
     file = path / "final.pt" if path.is_dir() else path
     if not file.is_file():
         raise InputError(f"no checkpoint at {file}; give a run directory or a final.pt of "
-                         "genmodels train")
+                         "genmodels train, or an export folder of genmodels export")
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as err:  # whatever torch.load raises on a bad file
@@ -396,10 +427,11 @@ def classifier_extractor(path: str | Path, device: str | torch.device = "cpu",
                          name: str | None = None, per_channel: bool = False,
                          trained_on: tuple[str, ...] | None = None) -> FeatureExtractor:
     """The penultimate layer (``features``, after its activation) and the logits (``head``) of
-    a classifier saved by ``genmodels train`` (``[model] kind = "classifier"``), read as a plain
-    ``ConvNet`` or ``MLPNet`` on ``device``, frozen, in eval mode (its EMA weights if it kept
-    them). Its input is the checkpoint's image shape (``checkpoint_input_shape``);
-    ``trained_on`` defaults to its ``data.name``."""
+    a classifier saved by ``genmodels train`` (``[model] kind = "classifier"``) or exported by
+    ``genmodels export`` (:func:`read_checkpoint`), read as a plain ``ConvNet`` or ``MLPNet``
+    on ``device``, frozen, in eval mode (its EMA weights if it kept them). Its input is the
+    checkpoint's image shape (``checkpoint_input_shape``); ``trained_on`` defaults to its
+    ``data.name``."""
     state = read_checkpoint(path)
     if state.get("kind") != "classifier":
         raise InputError(f"{path} holds a {state.get('kind')}; classifier features need a run "
@@ -428,13 +460,13 @@ def classifier_extractor(path: str | Path, device: str | torch.device = "cpu",
 
 
 def shipped_extractor(name: str, device: torch.device) -> FeatureExtractor:
-    """``mnist-cnn`` or ``fashion-cnn``: the shipped CNN of that dataset
-    (``genmodels/weights/*_cnn.pt``, sha256-checked against its card), 128-d, applied to each
+    """``mnist-cnn`` or ``fashion-cnn``: the shipped CNN of that dataset (the export folder
+    ``genmodels/weights/*_cnn``, sha256-checked against its card), 128-d, applied to each
     channel on its own; ``mnist-cnn`` is also made for Stacked MNIST (digits in each
     channel)."""
     dataset = SHIPPED_CNNS[name]
     trained_on = (dataset, "stacked_mnist") if dataset == "mnist" else (dataset,)
-    return classifier_extractor(verified_weights(WEIGHTS / f"{dataset}_cnn.pt"), device, name,
+    return classifier_extractor(verified_weights(WEIGHTS / f"{dataset}_cnn"), device, name,
                                 per_channel=True, trained_on=trained_on)
 
 

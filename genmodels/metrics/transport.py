@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import ot
 import torch
 from torch import Tensor
 
@@ -60,6 +59,8 @@ def wasserstein(x: Samples, y: Samples, p: int = 2, max_iter: int = 1_000_000) -
     _check_power(p)
     scale = unit_scale(x, y)
     costs = _cost_matrix(x / scale, y / scale, p)
+    import ot  # POT imports scikit-learn: seconds, paid by the metrics that use it only
+
     cost = ot.emd2(_uniform(len(x), costs), _uniform(len(y), costs), costs, numItermax=max_iter)
     return (scale.double() * safe_root(cost, p)).to(x.dtype)
 
@@ -88,6 +89,8 @@ def sinkhorn(x: Samples, y: Samples, reg: float, p: int = 2, debiased: bool = Fa
     scale = unit_scale(x, y)
     x, y = x / scale, y / scale
     unit_reg = math.ldexp(reg, -p * (math.frexp(scale.item())[1] - 1))  # reg / s^p, exactly
+
+    import ot
 
     def entropic_cost(u: Tensor, v: Tensor) -> Tensor:
         costs = _cost_matrix(u, v, p)

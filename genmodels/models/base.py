@@ -5,8 +5,9 @@ for its parameter groups (one optimiser each) and its training *phases*; evaluat
 are optional hooks. Adding a model kind never means touching the loop.
 
 What a model can do beyond training is declared by the capability classes it inherits
-(:class:`Sampler`, :class:`LatentVariableModel`, :class:`LikelihoodModel`), and the command line,
-pipelines and tools ask ``isinstance(model, Sampler)``, never ``hasattr``.
+(:class:`Sampler`, :class:`ConditionalSampler`, :class:`LatentVariableModel`,
+:class:`LikelihoodModel`), and the command line, pipelines and tools ask
+``isinstance(model, Sampler)``, never ``hasattr``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class Model(nn.Module):
 
     kind: ClassVar[str]
     Config: ClassVar[type]
+    # metric name -> its unit, for the y labels of metrics.png (over genmodels.plots.UNITS)
+    metric_units: ClassVar[dict[str, str]] = {}
     point_nets: ClassVar[tuple[str, ...]] = ()  # config.net values that model points (d,)
     input_shape: tuple[int, ...]  # one input of forward(), without the batch dim
 
@@ -143,6 +146,40 @@ class IterativeSampler(Sampler):
     def sample(self, n: int, generator: torch.Generator | None = None,
                steps: int | None = None) -> Tensor:
         """n samples after ``steps`` sampler steps (``default_steps`` if None)."""
+
+    def sampler_label(self, steps: int | None = None) -> str:
+        """How :meth:`sample` draws with ``steps``, for figure titles: ``25 steps``."""
+        return f"{self.default_steps if steps is None else steps} steps"
+
+
+class ConditionalSampler(Sampler):
+    """A class-conditional generative model p(x | y) of labelled data, y in [0,
+    ``num_classes``): ``genmodels sample --label Y`` and ``--per-class K`` apply to it only.
+    Without labels, :meth:`sample` draws them at their shares of the training data, so it
+    samples p(x) = Σ_y p(y) p(x | y) like any :class:`Sampler`."""
+
+    num_classes: int
+
+    @abstractmethod
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               labels: Tensor | None = None) -> Tensor:
+        """n samples, the i-th of class ``labels[i]`` (int64 (n,) in [0, num_classes), on the
+        model's device); None draws the labels first, from ``generator``."""
+
+
+def check_labels(labels: Tensor, n: int, num_classes: int) -> Tensor:
+    """``labels`` as int64 (n,), or a ValueError naming what is wrong: their shape, their
+    type, or a label outside [0, num_classes)."""
+    if not torch.is_tensor(labels) or labels.shape != (n,) or labels.is_floating_point() \
+            or labels.is_complex() or labels.dtype == torch.bool:
+        got = f"{tuple(labels.shape)} {labels.dtype}" if torch.is_tensor(labels) \
+            else type(labels).__name__
+        raise ValueError(f"labels should be an integer tensor of shape ({n},), got {got}")
+    if n and not (0 <= int(labels.min()) and int(labels.max()) < num_classes):
+        raise ValueError(f"labels should lie in [0, {num_classes}) (the model's "
+                         f"{num_classes} classes), got [{int(labels.min())}, "
+                         f"{int(labels.max())}]")
+    return labels.long()
 
 
 class LatentVariableModel(Sampler):

@@ -46,6 +46,7 @@ class Classifier(Model):
 
     kind = "classifier"
     Config = ClassifierConfig
+    metric_units = {"loss": "cross-entropy, nats per image"}
 
     def __init__(self, config: ClassifierConfig, input_shape: Sequence[int] | None = None) -> None:
         super().__init__(config, input_shape)
@@ -111,4 +112,7 @@ class Classifier(Model):
         x, y = batch[0][:64], batch[1][:64]
         with torch.no_grad():
             pred = self.net(x).argmax(1)
-        return [prediction_grid(x, y, pred, folder / f"predictions_{step:07d}.png")]
+        return [prediction_grid(x, y, pred, folder / f"predictions_{step:07d}.png",
+                                title=f"Predictions of the {self.kind} at step {step} on "
+                                      f"{len(x)} images: predicted class, in red "
+                                      "'predicted (true)' where wrong")]

@@ -5,7 +5,7 @@ sampling by one loop over a scheduler (:func:`genmodels.schedulers.denoise`) fro
 A subclass says how a training pair is made (:meth:`DenoisingModel.regression`) and which
 scheduler samples (:meth:`DenoisingModel.scheduler`); the Trainer, checkpoints, EMA, the
 evaluation and the figures are the same for both. Images live in [-1, 1] (the ``symmetric``
-view) while training; :meth:`sample` returns them in [0, 1] like every other model.
+view) while training; :meth:`DenoisingModel.sample` returns them in [0, 1] like every other model.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class DenoisingModel(Model, IterativeSampler):
 
     Config = DenoisingConfig
     point_nets = ("mlp",)
+    metric_units = {"loss": "squared error per element"}
 
     def __init__(self, config: DenoisingConfig, input_shape: Sequence[int] | None = None) -> None:
         super().__init__(config, input_shape)
@@ -115,11 +116,20 @@ class DenoisingModel(Model, IterativeSampler):
     def summary_pass(self, x: Tensor) -> Tensor:
         return self.net(x, torch.full((len(x),), 0.5, device=x.device))
 
+    def sampler_label(self, steps: int | None = None) -> str:
+        """``heun, 25 steps``: the scheduler (or flow solver) and the steps of :meth:`sample`."""
+        scheduler = self.scheduler()
+        name = getattr(scheduler, "solver", type(scheduler).__name__.removesuffix("Scheduler"))
+        return f"{name.lower()}, {super().sampler_label(steps)}"
+
     def figures(self, folder: Path, step: int, batch: Batch) -> list[Path]:
         from genmodels.plots import save_image_grid, scatter_points
 
         generator = torch.Generator(next(self.parameters()).device).manual_seed(0)
+        path, how = folder / f"samples_{step:07d}.png", self.sampler_label()
         if self.config.net == "mlp":
-            return [scatter_points(self.sample(2500, generator), folder / f"samples_{step:07d}.png",
-                                   batch[0])]
-        return [save_image_grid(self.sample(64, generator), folder / f"samples_{step:07d}.png")]
+            return [scatter_points(self.sample(2500, generator), path, batch[0],
+                                   title=f"2500 samples of {self.kind} at step {step} ({how}) "
+                                         "over held-out data")]
+        return [save_image_grid(self.sample(64, generator), path,
+                                title=f"64 samples of {self.kind} at step {step} ({how})")]

@@ -70,6 +70,9 @@ class GANConfig:
     #                           samples' soft cells against the cells they were drawn in
     channel_cells: bool = False  # with clusters (dcgan): cells of each channel's image, one
     #                              per channel, drawn independently (Stacked MNIST's digits)
+    conditional: bool = False  # class-conditional on the data's labels (docs/conditional.md): a
+    #                            label embedding next to z in G, a projection discriminator
+    num_classes: int = 10  # with conditional: the data's labels are 0 .. num_classes - 1
 
     def __post_init__(self) -> None:
         if self.net not in ("mlp", "dcgan"):
@@ -89,6 +92,7 @@ class GANConfig:
         check_ranges(self, "model", positive=("latent_dim", "n_critic", "pack"),
                      non_negative=("gp_weight", "lr_generator", "lr_critic", "energy_weight",
                                    "clusters", "cell_weight"))
+        check_ranges(self, "model", positive=("num_classes",))
         check_widths(self, "model", "hidden", "channels")
         if self.net == "mlp" and not self.hidden:
             raise ConfigError("model.hidden = []: an mlp GAN needs at least one hidden width")
@@ -100,6 +104,16 @@ class GANConfig:
             raise ConfigError("model.channel_cells = true needs model.clusters > 0 and "
                               f"model.net = 'dcgan' (got clusters = {self.clusters}, "
                               f"net = {self.net!r})")
+        if self.conditional:
+            unsupported = [(self.clusters, f"model.clusters = {self.clusters} (k-means cells: "
+                            "condition on the labels or on cells, not both; set it to 0)"),
+                           (self.pack > 1, f"model.pack = {self.pack} (the projection "
+                            "discriminator judges one labelled sample at a time; set it to 1)"),
+                           (self.loss in KERNEL_LOSSES, f"model.loss = {self.loss!r} (no critic "
+                            "to project the labels on; choose a critic loss)")]
+            for bad, what in unsupported:
+                if bad:
+                    raise ConfigError(f"model.conditional = true does not support {what}")
 
 
 def kernel_distance(kind: str, fake: Tensor, real: Tensor) -> Tensor:
@@ -117,12 +131,20 @@ class GAN(Model, Sampler):
     Config = GANConfig
     point_nets = ("mlp",)
 
+    def __new__(cls, config: GANConfig | None = None, *args: object, **kwargs: object):
+        """``GAN(config)`` with ``model.conditional = true`` builds a
+        :class:`~genmodels.models.conditional.ConditionalGAN` (a GAN subclass)."""
+        if cls is GAN and config is not None and config.conditional:
+            from genmodels.models.conditional import ConditionalGAN
+
+            return super().__new__(ConditionalGAN)
+        return super().__new__(cls)
+
     def __init__(self, config: GANConfig, input_shape: Sequence[int] | None = None) -> None:
         super().__init__(config, input_shape)
         c, shape = config, self.input_shape  # GANConfig has checked the net, loss and widths
         self.latent_dim = c.latent_dim
-        code_dim = c.latent_dim + (CellConditioning.code_dim(shape, c.channel_cells)
-                                    if c.clusters else 0)
+        code_dim = c.latent_dim + self.condition_dim()
         leaky = functools.partial(nn.LeakyReLU, 0.2)
         if c.net == "mlp":
             self.generator = mlp([code_dim, *c.hidden, shape[0]])
@@ -156,6 +178,12 @@ class GAN(Model, Sampler):
         # update of the same step reuses them (every evaluation of its loss sees the same z)
         self._codes: tuple[Tensor, Tensor | None] | None = None
         self._fakes: Tensor | None = None
+
+    def condition_dim(self) -> int:
+        """Width the conditioning adds to z at G's input: the cells' embeddings (0 without
+        ``clusters``)."""
+        c = self.config
+        return CellConditioning.code_dim(self.input_shape, c.channel_cells) if c.clusters else 0
 
     def validate(self, config: Config) -> None:
         """Packing must divide the critic's micro-batches."""
@@ -212,9 +240,14 @@ class GAN(Model, Sampler):
     def parameters_of(self, critic: bool) -> list[nn.Parameter]:
         """The critic's parameters (and its cell embedding's), or the generator's (the rest),
         in the order of ``parameters()``."""
-        judges = (self.critic, self.cells.critic_embedding if self.cells is not None else None)
-        owned = {id(p) for module in judges if module is not None for p in module.parameters()}
+        owned = {id(p) for module in self.critic_modules() for p in module.parameters()}
         return [p for p in self.parameters() if (id(p) in owned) == critic]
+
+    def critic_modules(self) -> list[nn.Module]:
+        """The modules whose parameters the critic's optimiser trains: the critic and its cell
+        embedding."""
+        judges = (self.critic, self.cells.critic_embedding if self.cells is not None else None)
+        return [module for module in judges if module is not None]
 
     def phases(self) -> list[Phase]:
         if self.critic is None:
@@ -225,6 +258,11 @@ class GAN(Model, Sampler):
     def cells_of(self, x: Tensor) -> Tensor | None:
         """The cells of examples x (:meth:`CellConditioning.assign`), or None unconditioned."""
         return None if self.cells is None else self.cells.assign(x)
+
+    def conditions(self, batch: Batch) -> tuple[Tensor, Tensor | None]:
+        """A real batch and the conditions of its examples, which G's samples are drawn in and
+        the critic judges under: :meth:`by_cell` here (cells, or None unconditioned)."""
+        return self.by_cell(batch[0])
 
     def by_cell(self, real: Tensor) -> tuple[Tensor, Tensor | None]:
         """A real batch ordered by cell and its cells (:meth:`CellConditioning.by_cell`);
@@ -256,7 +294,7 @@ class GAN(Model, Sampler):
         cells when cluster-conditioned). With one critic update per step the fakes keep their
         graph and the generator update reuses them (one generator forward per step, as in
         pytorch/examples dcgan; the critic update leaves G as is)."""
-        real, cells = self.by_cell(batch[0])
+        real, cells = self.conditions(batch)
         reuse = self.config.n_critic == 1 and torch.is_grad_enabled()
         z = torch.randn(len(real), self.latent_dim, device=real.device)
         with torch.set_grad_enabled(reuse):
@@ -285,7 +323,7 @@ class GAN(Model, Sampler):
             if fake is None:
                 fake = self.generate(len(z), cells=cells, z=z)
         else:
-            cells = self.by_cell(batch[0])[1]
+            cells = self.conditions(batch)[1]
             fake = self.generate(len(batch[0]), cells=cells)
         critic = self.parameters_of(critic=True)
         for p in critic:
@@ -330,9 +368,11 @@ class GAN(Model, Sampler):
 
         samples = self.sample(2500 if self.config.net == "mlp" else 64,
                               torch.Generator(next(self.parameters()).device).manual_seed(0))
+        title = f"{len(samples)} samples of {self.kind} at step {step}"
         if self.config.net == "mlp":
-            return [scatter_points(samples, folder / f"samples_{step:07d}.png", batch[0])]
-        return [save_image_grid(samples, folder / f"samples_{step:07d}.png")]
+            return [scatter_points(samples, folder / f"samples_{step:07d}.png", batch[0],
+                                   title=f"{title} over held-out data")]
+        return [save_image_grid(samples, folder / f"samples_{step:07d}.png", title=title)]
 
 
 def _rename_old_cell_keys(module: nn.Module, state_dict: dict, prefix: str, *_: object) -> None:

@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.integrate import solve_ivp
 from torch import Tensor
 
 from genmodels.errors import InputError
@@ -170,6 +169,8 @@ def _solve_adaptive(rhs: Callable[[Tensor, float], tuple[Tensor, Tensor]], x: Te
                                f.double().cpu().numpy().ravel()])
 
     start = np.concatenate([np.zeros(n), x.detach().double().cpu().numpy().ravel()])
+    from scipy.integrate import solve_ivp
+
     solution = solve_ivp(fun, (t0, t1), start, method="RK45", rtol=rtol, atol=atol)
     if not solution.success:
         raise RuntimeError(f"the probability-flow ODE did not integrate: {solution.message}")

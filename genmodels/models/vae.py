@@ -44,6 +44,10 @@ from genmodels.nets import decoder, encoder
 from genmodels.utils import check_images
 
 IMAGES_PER_CHUNK = 50_000  # bound on decoded images held at once by log_likelihood
+# the fixed masks of genmodels.inpaint.masks a conditional VAE can condition on (model.condition)
+MASK_CONDITIONS = ("top", "bottom", "left", "right", "quadrants1", "quadrants2", "quadrants3",
+                   "center")
+CONDITIONS = ("label", *MASK_CONDITIONS)
 
 
 @dataclass
@@ -58,15 +62,30 @@ class VAEConfig:
     sigmoid_mean: bool = True  # gaussian mean = sigmoid(decoder output), for data in [0, 1]
     beta: float = 1.0  # weight of the KL term in the training loss (beta-VAE)
     eval_samples: int = 0  # k of the importance-sampled NLL at each evaluation; 0 = off
+    conditional: bool = False  # a CVAE (Sohn et al. 2015; kind = "vae" only): q(z|x,c) and
+    #                            p(x|z,c) see a condition c of each image (docs/conditional.md)
+    num_classes: int = 10  # with condition = "label": the data's labels are 0 .. num_classes-1
+    condition: str = "label"  # label (one-hot) | a fixed mask (top, bottom, left, right,
+    #                           quadrants1..3, center): c = the observed pixels, -1 at the
+    #                           missing ones, and the likelihood is over the missing ones only
+    prior_net: bool = False  # conditional: a learned Gaussian prior p(z|c), not N(0, I)
 
     def __post_init__(self) -> None:
         check_choice(self, "model", "net", ("mlp", "conv"))
         check_choice(self, "model", "likelihood", ("bernoulli", "gaussian"))
-        check_ranges(self, "model", positive=("latent_dim", "sigma"),
+        check_ranges(self, "model", positive=("latent_dim", "sigma", "num_classes"),
                      non_negative=("beta", "eval_samples"))
         check_widths(self, "model", "hidden", "channels")
         if self.net == "conv" and not self.channels:
             raise ConfigError("model.channels = []: a conv net needs at least one stage")
+        check_choice(self, "model", "condition", CONDITIONS)
+        if not self.conditional and (self.condition != "label" or self.prior_net):
+            raise ConfigError("model.condition and model.prior_net describe a conditional VAE; "
+                              "set model.conditional = true, or drop them")
+        if self.conditional and type(self) is not VAEConfig:
+            raise ConfigError("model.conditional = true: only kind = 'vae' has a conditional "
+                              "form (the CVAE, with model.beta for a conditional beta-VAE); "
+                              "set kind = 'vae', or model.conditional = false")
 
 
 @register
@@ -76,8 +95,20 @@ class VAE(Model, LatentVariableModel, LikelihoodModel):
 
     kind = "vae"
     Config = VAEConfig
+    metric_units = {"loss": "nats per image", "recon": "nats per image"}
     deterministic_encoder = False
     closed_form_kl = True  # KL(q(z|x) || prior()) in closed form; False: one-sample Monte Carlo
+
+    def __new__(cls, config: VAEConfig | None = None, *args: object, **kwargs: object):
+        """``VAE(config)`` with ``model.conditional = true`` builds the conditional VAE of
+        ``model.condition`` instead (:func:`genmodels.models.conditional.conditional_vae`),
+        which is no VAE subclass: without its condition it has no encoder of x and no p(x),
+        so it declares other capabilities."""
+        if cls is VAE and config is not None and config.conditional:
+            from genmodels.models.conditional import conditional_vae
+
+            return conditional_vae(config, *args, **kwargs)
+        return super().__new__(cls)
 
     def __init__(self, config: VAEConfig, input_shape: Sequence[int] | None = None) -> None:
         super().__init__(config, input_shape)
@@ -213,9 +244,16 @@ class VAE(Model, LatentVariableModel, LikelihoodModel):
 
         x = batch[0][:32]
         samples = self.sample(64, generator=torch.Generator(x.device).manual_seed(0))
-        pairs = torch.stack([x, self.reconstruct(x)], dim=1).flatten(0, 1)  # data, recon, ...
-        return [save_image_grid(samples, folder / f"samples_{step:07d}.png"),
-                save_image_grid(pairs, folder / f"reconstructions_{step:07d}.png")]
+        cols = min(8, len(x))
+        x = x[:len(x) // cols * cols]
+        rows = [x.unflatten(0, (-1, cols)), self.reconstruct(x).unflatten(0, (-1, cols))]
+        pairs = torch.stack(rows, dim=1).flatten(0, 2)  # a row of inputs, their recons, ...
+        return [save_image_grid(samples, folder / f"samples_{step:07d}.png",
+                                title=f"64 samples of {self.kind} at step {step}"),
+                save_image_grid(pairs, folder / f"reconstructions_{step:07d}.png", nrow=cols,
+                                row_labels=["input", "reconstruction"] * (len(x) // cols),
+                                title=f"{self.kind} reconstructions at step {step}: each row "
+                                      "of inputs above its reconstructions")]
 
 
 @dataclass
@@ -264,6 +302,7 @@ class LatentMatchingAE(VAE):
     loss = reconstruction cost + λ · D(codes, N(0, I)). Subclasses define :meth:`penalty`."""
 
     Config = AutoEncoderConfig
+    metric_units = {}  # the reconstruction cost is model.reconstruction's; a penalty is added
 
     def __init__(self, config: AutoEncoderConfig,
                  input_shape: Sequence[int] | None = None) -> None:

@@ -44,6 +44,11 @@ def diversity(model, reference: torch.Tensor, seed: int = 0, repeats: int = 20,
     }
 
 
+def _pair_label(labels: torch.Tensor | None, i: int, j: int) -> str:
+    """``7 → 2``: the classes of held-out images i and j (their indices without labels)."""
+    return f"#{i} → #{j}" if labels is None else f"{int(labels[i])} → {int(labels[j])}"
+
+
 def write_report(run: str | Path, data_root: str | None = None, seed: int = 0,
                  repeats: int = 20, quantize_steps: int = 200) -> Path:
     """Figures and ``report.md`` in ``run`` for the VAE saved there."""
@@ -68,10 +73,19 @@ def write_report(run: str | Path, data_root: str | None = None, seed: int = 0,
         result = run_inpainting(model, images, labels, "top", "mwg", n=15, samples=8, seed=seed,
                                 final="mean")
     numbers = diversity(model, images.clamp(0, 1), seed, repeats, quantize_steps)
-    save_image_grid(samples, run / "samples.png")  # the files, now that all is computed
-    image_table(interpolation, run / "interpolation.png")
+    about = f"{model.kind} {run.resolve().name}"  # the files, now that all is computed
+    save_image_grid(samples, run / "samples.png", title=f"64 samples of {about} (seed {seed})")
+    ends = [f"{t:.2g}" for t in torch.linspace(0, 1, interpolation.shape[1]).tolist()]
+    ends[0], ends[-1] = "start", "end"
+    image_table(interpolation, run / "interpolation.png", col_labels=ends,
+                row_labels=[_pair_label(labels, i, j) for i, j in pairs],
+                xlabel="t along the slerp path",
+                title=f"slerp interpolations ({about}): decodings from the code of one held-out "
+                      "image (start) to that of another (end), a pair per row")
     fifteen_digits_figure(result["inputs"], result["mask"], result["completions"],
-                          result["truth"], run / "inpainting.png", labels=result["labels"])
+                          result["truth"], run / "inpainting.png", labels=result["labels"],
+                          title=f"{about}: top half erased, Metropolis-within-Gibbs; each row: "
+                                "the input (missing pixels grey), 8 completions, the truth")
     (run / "diversity.json").write_text(json.dumps(numbers, indent=2) + "\n")
     rows = [
         (f"FID on the shipped classifier's features ({N_SAMPLES} samples vs test)",

@@ -34,7 +34,14 @@ from genmodels.data import to_unit
 from genmodels.data.build import TOY_DATASETS, build_data, dataset_tensors
 from genmodels.errors import InputError
 from genmodels.metrics import feature_extractor, mixture_modes
-from genmodels.models.base import IterativeSampler, LikelihoodModel, Model, Sampler
+from genmodels.models.base import (
+    ConditionalSampler,
+    IterativeSampler,
+    LikelihoodModel,
+    Model,
+    Sampler,
+    check_labels,
+)
 from genmodels.pipelines.sample_metrics import (
     METRICS,
     TEST_REFERENCES,
@@ -145,22 +152,23 @@ ALL_METRICS: dict[str, Metric] = {**RUN_METRICS, **METRICS}  # the order of the 
 
 # --- samples of a model ---------------------------------------------------------------------
 def samples_from_checkpoint(path: str | Path, n: int, seed: int = 0, batch_size: int = 1000,
-                            device: str | torch.device = "cpu", steps: int | None = None
-                            ) -> Tensor:
+                            device: str | torch.device = "cpu", steps: int | None = None,
+                            labels: Tensor | None = None) -> Tensor:
     """``n`` images (n, C, H, W) in [0, 1] drawn from a trained generative model.
 
     ``path``: a checkpoint or run directory (``genmodels.load``) of a model with
     ``sample(n, generator)`` (VAE: the likelihood's mean at prior codes). Seeded with a
     ``torch.Generator``; values are clamped to [0, 1] (a Gaussian likelihood's mean may
-    overshoot). ``steps``: sampler steps of a diffusion or flow model (``draw_samples``).
-    Raises InputError for a model that cannot sample.
+    overshoot). ``steps``: sampler steps of a diffusion or flow model, ``labels`` (n,) the
+    classes of a conditional model's samples (``draw_samples``). Raises InputError for a
+    model that cannot sample (or take the labels).
     """
     from genmodels import load
 
     model = load(path, device)
     if not isinstance(model, Sampler):
         raise InputError(f"{path} holds a {model.kind}, which cannot sample")
-    return draw_samples(model, n, seed, batch_size, steps).clamp(0, 1)
+    return draw_samples(model, n, seed, batch_size, steps, labels).clamp(0, 1)
 
 
 def _sampler_options(model: Model, steps: int | None) -> dict:
@@ -174,21 +182,38 @@ def _sampler_options(model: Model, steps: int | None) -> dict:
     return {"steps": steps}
 
 
+def checked_labels(model: Model, labels: Tensor, n: int) -> Tensor:
+    """``labels`` (n,) of the samples of a :class:`ConditionalSampler`, as int64; an InputError
+    for an unconditional model or labels out of its range."""
+    if not isinstance(model, ConditionalSampler):
+        raise InputError(f"labels given to a {model.kind} that is not class-conditional; they "
+                         "apply to models trained with model.conditional = true")
+    try:
+        return check_labels(torch.as_tensor(labels), n, model.num_classes)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+
+
 def draw_samples(model: Model, n: int, seed: int = 0, batch_size: int = 1000,
-                 steps: int | None = None) -> Tensor:
+                 steps: int | None = None, labels: Tensor | None = None) -> Tensor:
     """``n`` raw samples of ``model`` on the CPU (images as ``model.sample`` returns them,
     unclamped; points (n, 2) for a 2-D mixture), drawn in batches from one ``torch.Generator``
     seeded with ``seed`` on the model's device, with a progress bar. ``steps``: the sampler
     steps of an :class:`IterativeSampler` (None: its default); an InputError for any other
-    model."""
+    model. ``labels`` (n,): the class of each sample of a :class:`ConditionalSampler` (None:
+    drawn at the training shares); an InputError for any other model or a label out of range."""
     options = _sampler_options(model, steps)
     device = next(model.parameters()).device
+    if labels is not None:
+        labels = checked_labels(model, labels, n).to(device)
     generator = torch.Generator(device).manual_seed(seed)
     batches = []
     with torch.no_grad(), progress(total=n, desc="sampling", unit="img") as bar:
         for start in range(0, n, batch_size):
-            batches.append(model.sample(min(batch_size, n - start), generator=generator,
-                                        **options).cpu())
+            size = min(batch_size, n - start)
+            if labels is not None:
+                options["labels"] = labels[start:start + size]
+            batches.append(model.sample(size, generator=generator, **options).cpu())
             bar.update(len(batches[-1]))
     return torch.cat(batches)
 
@@ -302,12 +327,9 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
             for row in metric.rows(report[name], report)]
 
 
-def _plot_histogram(modes: dict, path: Path) -> None:
+def _plot_histogram(modes: dict, path: Path, title: str | None = None) -> None:
     """Bar chart of the share of samples and of reference images per mode."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from genmodels.plots import plt, save_figure
 
     counts, reference = np.array(modes["counts"]), np.array(modes["reference_counts"])
     positions = np.arange(len(counts))
@@ -322,11 +344,12 @@ def _plot_histogram(modes: dict, path: Path) -> None:
         ax.plot(positions, counts / counts.sum(), lw=0.8, label="samples")
         ax.set_xlabel("mode (classes of the channels, in base K)")
     ax.axhline(1 / len(counts), color="gray", ls="--", lw=1, label="uniform")
-    ax.set_ylabel("share of images")
+    ax.set_ylabel("share of images (fraction)")
+    ax.set_title(title or "Share of the samples and of the reference images per mode (classes "
+                          "told by the classifier)", fontsize=10, wrap=True)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_report(report: dict, out_json: str | Path, out_markdown: str | Path | None = None,
@@ -340,7 +363,11 @@ def write_report(report: dict, out_json: str | Path, out_markdown: str | Path | 
     if histogram_png is not None:
         if "modes" not in report:
             raise ValueError("a class histogram needs the 'modes' metric in the report")
-        _plot_histogram(report["modes"], Path(histogram_png))
+        source = f" of {report['source']}" if "source" in report else ""
+        reference = f" ({report['reference']})" if "reference" in report else ""
+        _plot_histogram(report["modes"], Path(histogram_png),
+                        f"Share of the samples{source} and of the reference images{reference} "
+                        "per mode (classes told by the classifier)")
         written.append(Path(histogram_png))
     if out_markdown is not None:
         markdown = Path(out_markdown)

@@ -39,6 +39,7 @@ from genmodels.metrics import (
 )
 from genmodels.metrics.features import check_image_batch
 from genmodels.metrics.modes import STACKED_MNIST_SAMPLES
+from genmodels.portable import export_folder
 from genmodels.progress import progress
 
 REFERENCES = {  # name -> (data.name of the dataset, split)
@@ -251,9 +252,12 @@ def choose_metrics(names: Sequence[str], table: dict[str, Metric]) -> list[Metri
 
 # --- images: files, references, checks ------------------------------------------------------
 def is_checkpoint(path: str | Path) -> bool:
-    """Whether ``path`` is a model (a run directory with final.pt, or a checkpoint .pt) rather
-    than samples. A ``.pt`` file that torch cannot read raises InputError."""
+    """Whether ``path`` is a model (a run directory with final.pt, a checkpoint .pt, or an
+    export folder of ``genmodels export`` or its model.safetensors) rather than samples. A
+    ``.pt`` file that torch cannot read raises InputError."""
     path = Path(path)
+    if export_folder(path) is not None:
+        return True
     if path.is_dir():
         return (path / "final.pt").is_file()
     if path.suffix != ".pt" or not path.is_file():
@@ -306,10 +310,11 @@ def load_samples(path: str | Path) -> Tensor:
             raise InputError(f"{path} looks like a run directory without final.pt: evaluate "
                              f"{path / 'checkpoint.pt'}")
         runs = sorted(sub.name for sub in path.iterdir() if (sub / "final.pt").is_file()
-                      or (sub / "checkpoint.pt").is_file())
+                      or (sub / "checkpoint.pt").is_file() or export_folder(sub) is not None)
         if runs:  # not class folders of images: their figures would be read as samples
-            raise InputError(f"{path} holds run directories ({', '.join(runs[:3])}), not "
-                             f"images; evaluate one of them: genmodels evaluate {path / runs[0]}")
+            raise InputError(f"{path} holds run directories or exports ({', '.join(runs[:3])}), "
+                             f"not images; evaluate one of them: genmodels evaluate "
+                             f"{path / runs[0]}")
     return to_unit(read_image_files(path))
 
 

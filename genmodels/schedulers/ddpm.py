@@ -16,7 +16,8 @@ class DDPMScheduler(DiscreteScheduler):
         μ̃ = √ᾱ_prev β / (1 − ᾱ_t) · x̂_0 + √α (1 − ᾱ_prev) / (1 − ᾱ_t) · x_t,
         β̃ = (1 − ᾱ_prev) / (1 − ᾱ_t) · β,
 
-    x̂_0 from the network's ε or v (:meth:`NoiseSchedule.predict_x0_and_noise`). The last step
+    x̂_0 from the network's ε or v
+    (:meth:`~genmodels.schedulers.noise.NoiseSchedule.predict_x0_and_noise`). The last step
     (to the clean end) returns μ̃ without noise. Equals diffusers' ``DDPMScheduler(
     clip_sample=False, variance_type="fixed_small")`` with "leading" spacing; a seeded
     ``generator`` draws the same noise as there."""

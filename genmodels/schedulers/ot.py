@@ -4,7 +4,6 @@ al. 2023; Pooladian et al. 2023)."""
 from __future__ import annotations
 
 import numpy as np
-import ot
 import torch
 from torch import Tensor
 
@@ -27,6 +26,8 @@ def ot_pairing(x0: Tensor, x1: Tensor) -> Tensor:
     n = len(x0)
     noise = x0.detach().reshape(n, -1).cpu().double().numpy()  # (N, D)
     data = x1.detach().reshape(n, -1).cpu().double().numpy()  # (N, D)
+    import ot  # POT imports scikit-learn: seconds, paid only when pairing is on
+
     plan = ot.emd(np.full(n, 1 / n), np.full(n, 1 / n), ot.dist(noise, data))  # (N, N)
     perm = plan.argmax(axis=0)  # (N,): the noise row sent to each data row
     if len(np.unique(perm)) != n:

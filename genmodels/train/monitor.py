@@ -20,11 +20,11 @@ Each measurement draws ``train.monitor_samples`` samples (2,500 by default, the 
 the Stacked MNIST benchmark uses 26,000) in the Trainer's evaluation mode (eval mode, EMA
 weights if any, forked RNG) from a generator seeded with ``seed``: the same latent codes every
 time, and the course of training is unchanged (a resumed run stays bit-identical). The values
-go to ``metrics.jsonl`` as ``monitor/modes``, ``monitor/kl``, ``monitor/high_quality`` (2-D) or
-``monitor/precision``, ``recall``, ``density``, ``coverage``, ``vendi`` (images; Stacked MNIST
-also ``channel_kl``), so ``metrics.png`` draws them against the step (redrawn at each
-evaluation and at the end); a scatter (2-D) or a grid of 64 samples goes to
-``figures/monitor_<step>.png``.
+go to ``metrics.jsonl`` (and the other ``train.loggers``) as ``monitor/modes``, ``monitor/kl``,
+``monitor/high_quality`` (2-D) or ``monitor/precision``, ``recall``, ``density``, ``coverage``,
+``vendi`` (images; Stacked MNIST also ``channel_kl``), so ``metrics.png`` draws them against the
+step (redrawn at each evaluation, figure point and at the end); a scatter (2-D) or a grid of 64
+samples goes to ``figures/monitor_<step>.png`` (and to TensorBoard as ``figures/monitor``).
 
 Warning: with n samples, a perfect sampler (uniform over the K modes) covers on average
 E = K (1 - (1 - 1/K)^n) modes, with standard deviation s (occupancy law). A measurement with
@@ -129,14 +129,16 @@ class ModeMonitor(Callback):
 
     # --- the callback ---------------------------------------------------------------------
     def on_step(self, trainer: Trainer, losses: dict[str, Tensor]) -> None:
-        """Every ``every`` steps and at the last one: measure and log (``metrics.png`` is redrawn
-        at each evaluation and at the end of the run)."""
+        """Every ``every`` steps and at the last one: measure and log, the figure too
+        (``metrics.png`` is redrawn at each evaluation, figure point and at the end)."""
         if not trainer.is_main or (trainer.step % self.every
                                    and trainer.step != trainer.total_steps):
             return
         with trainer.evaluation_mode() as model:
             values = self.measure(model, trainer.step)
         trainer.record({f"monitor/{name}": value for name, value in values.items()})
+        if self.folder is not None:
+            trainer.loggers.figures([self.figure_path(trainer.step)], trainer.step)
 
     # --- measurements ---------------------------------------------------------------------
     def measure(self, model: Sampler, step: int) -> dict[str, float]:
@@ -188,12 +190,19 @@ class ModeMonitor(Callback):
         """``figures/monitor_<step>.png``: a scatter over the held-out points, or a grid."""
         from genmodels.plots import save_image_grid, scatter_points
 
-        path = self.folder / f"monitor_{step:07d}.png"
+        path = self.figure_path(step)
         if self.dataset not in TOY_DATASETS:
-            return save_image_grid(samples[:GRID_SIZE], path)
-        title = (f"step {step}: {values['modes']}/{self.num_modes} modes, "
-                 f"{values['high_quality']:.1%} high quality")
+            return save_image_grid(samples[:GRID_SIZE], path, title=(
+                f"Mode monitor, step {step}: {min(GRID_SIZE, len(samples))} of {len(samples)} "
+                f"samples; {values['modes']}/{self.num_modes} modes, KL to uniform "
+                f"{values['kl']:.3f} nats"))
+        title = (f"Mode monitor, step {step}: {len(samples)} samples over held-out data; "
+                 f"{values['modes']}/{self.num_modes} modes, {values['high_quality']:.1%} "
+                 "high quality")
         return scatter_points(samples, path, self.reference, title=title)
+
+    def figure_path(self, step: int) -> Path:
+        return self.folder / f"monitor_{step:07d}.png"
 
     def check(self, modes: int, step: int) -> None:
         """Warn if ``modes`` is below the threshold (module docstring); track the best."""

@@ -21,15 +21,18 @@ from typing import Any
 
 from genmodels.config import ConfigError, config_from_dict, load_config
 
-RUN_FILES = ("config.toml", "metrics.jsonl", "metrics.png", "checkpoint.pt", "final.pt")
-RUN_FOLDERS = ("figures",)
+RUN_FILES = ("config.toml", "metrics.jsonl", "metrics.csv", "metrics.png", "checkpoint.pt",
+             "final.pt")
+RUN_FOLDERS = ("figures", "tensorboard")
 LOCK_NAME = ".run.lock"
-TEMPORARY = (".checkpoint.pt.*.tmp", ".final.pt.*.tmp")  # save_checkpoint's temporary names
+TEMPORARY = (".checkpoint.pt.*.tmp", ".final.pt.*.tmp",  # genmodels.utils.atomic_file's
+             ".metrics.csv.*.tmp")  # temporary names (checkpoints, CsvLogger)
+
 # Keys a resumed run may change: they change what is logged, saved or shown, or where data is
 # read from, never the weights. The budget keys are safe unless the schedule depends on it.
 SAFE_ON_RESUME = ("train.max_steps", "train.epochs", "train.checkpoint_every",
                   "train.log_every", "train.eval_every", "train.figure_every",
-                  "train.progress", "data.root")
+                  "train.progress", "train.loggers", "data.root")
 BUDGET = ("train.max_steps", "train.epochs")
 
 

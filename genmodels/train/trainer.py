@@ -10,7 +10,6 @@ EMA, gradient clipping, data parallelism, logging, figures and checkpoints::
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ from genmodels.progress import progress
 from genmodels.train import distributed as dist
 from genmodels.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from genmodels.train.ema import EMA
+from genmodels.train.loggers import Loggers
 from genmodels.train.run_dir import (
     RunDirectoryError,
     check_config_file,
@@ -62,9 +62,11 @@ class Callback:
 class Trainer:
     """Train ``config.model`` on ``config.data`` as ``config.train`` says, writing to ``out``.
 
-    ``out`` receives ``config.toml``, ``metrics.jsonl``, ``metrics.png``, ``figures/``,
-    ``checkpoint.pt`` (rolling, every ``train.checkpoint_every`` steps and at the end) and
-    ``final.pt`` (read it with :func:`genmodels.load`). With ``resume=True`` the run continues
+    ``out`` receives ``config.toml``, ``metrics.jsonl`` (and the other ``train.loggers``:
+    ``metrics.csv``, ``tensorboard/``; see :mod:`genmodels.train.loggers`), ``metrics.png``
+    (redrawn at each evaluation and figure point), ``figures/``, ``checkpoint.pt`` (rolling,
+    every ``train.checkpoint_every`` steps and at the end) and ``final.pt`` (read it with
+    :func:`genmodels.load`). With ``resume=True`` the run continues
     from ``out/checkpoint.pt``; on CPU the final weights are bit-identical to an uninterrupted
     run, with data parallelism too. A folder that holds a run is refused unless ``resume`` or
     ``overwrite``; the folder is locked for the life of the run (see
@@ -82,6 +84,7 @@ class Trainer:
         self.device = dist.local_device(resolve_device(t.device))
         self.rank, self.world_size = dist.init_distributed(self.device)
         self.is_main = self.rank == 0
+        self.loggers = Loggers()  # opened by _build
         self._lock = open_run_dir(self.out, resume=resume, overwrite=overwrite) \
             if self.is_main else None
         try:
@@ -132,19 +135,20 @@ class Trainer:
             raise ConfigError(f"train.optimizer = {t.optimizer!r} re-evaluates the loss through "
                               "a closure, which AMP's GradScaler cannot do; set train.amp=false")
         self.scaler = torch.amp.GradScaler("cuda", enabled=scaled)
-        self.ema = EMA(self.model, t.ema) if t.ema > 0 else None
+        self.ema = EMA(self.model, t.ema, t.ema_warmup) if t.ema > 0 else None
 
         self.step, self.elapsed = 0, 0.0
         self._sums: dict[str, Tensor] = {}
         self._count = 0
         self._evaluated_at = -1  # step of the last evaluation
+        self._plotted: tuple[int, int] | None = None  # (step, records) of the last metrics.png
         self.amendments: list[dict[str, Any]] = []  # config changes made at resumes
         self.interrupted = False
+        self.loggers = Loggers.open(t.loggers, self.out, active=self.is_main)
         if resume:
             self._resume()
         elif self.is_main:
             (self.out / "config.toml").write_text(dump_toml(config))
-            (self.out / "metrics.jsonl").write_text("")
         if t.monitor_every:
             from genmodels.train.monitor import ModeMonitor
 
@@ -152,7 +156,9 @@ class Trainer:
 
     # --- the loop -------------------------------------------------------------------------
     def release(self) -> None:
-        """Unlock the run directory (:meth:`fit` does so when it returns or raises)."""
+        """Close the loggers and unlock the run directory (:meth:`fit` does so when it returns
+        or raises)."""
+        self.loggers.close()
         if self._lock is not None:
             self._lock.release()
 
@@ -225,7 +231,7 @@ class Trainer:
         for scheduler in self.schedulers.values():
             scheduler.step()
         if self.ema is not None:
-            self.ema.update(self.model)
+            self.ema.update(self.model, self.step)  # self.step: the updates done before
         for k, v in logged.items():
             self._sums[k] = self._sums.get(k, 0.0) + v.float()
         self._count += 1
@@ -328,18 +334,27 @@ class Trainer:
         return metrics
 
     def write_figures(self) -> list[Path]:
+        """The model's figures in ``figures/`` (and to the image loggers); redraws
+        ``metrics.png``."""
         if not self.is_main:
             return []
         folder = self.out / "figures"
         folder.mkdir(exist_ok=True)
         with self.evaluation_mode() as model:
-            return model.figures(folder, self.step, self.data.figure_batch)
+            paths = model.figures(folder, self.step, self.data.figure_batch)
+        self.loggers.figures(paths, self.step)
+        self.plot()
+        return paths
 
     def plot(self) -> None:
+        """Redraw ``metrics.png`` (titled with the run's folder name, its y axes with the
+        model's ``metric_units``), unless nothing was logged since the last time."""
         from genmodels.plots import plot_metrics
 
-        if self.is_main:
-            plot_metrics(self.out / "metrics.jsonl", self.out / "metrics.png")
+        if self.is_main and self._plotted != (self.step, self.loggers.records):
+            plot_metrics(self.out / "metrics.jsonl", self.out / "metrics.png",
+                         title=self.out.resolve().name, units=self.model.metric_units)
+            self._plotted = (self.step, self.loggers.records)
 
     def _log_train(self) -> dict[str, str]:
         values = {k: float(v) / self._count for k, v in self._sums.items()}
@@ -351,13 +366,11 @@ class Trainer:
         return {k: f"{v:.4g}" for k, v in values.items()}
 
     def record(self, values: dict[str, Any]) -> None:
-        """Append one line ``{"step", "epoch", "time", **values}`` to ``metrics.jsonl``; keys
-        ``split/name`` are drawn by :meth:`plot` in panel ``name``."""
-        if self.is_main:
-            record = {"step": self.step, "epoch": round(self.step / len(self.batches), 4),
-                      "time": round(self.elapsed, 3), **values}
-            with open(self.out / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
+        """Log one record ``{"step", "epoch", "time", **values}`` (a line of ``metrics.jsonl``,
+        and to the other ``train.loggers``); keys ``split/name`` are drawn by :meth:`plot` in
+        panel ``name``."""
+        self.loggers.scalars(self.step, {"epoch": round(self.step / len(self.batches), 4),
+                                         "time": round(self.elapsed, 3), **values})
 
     # --- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any] | None:
@@ -445,11 +458,7 @@ class Trainer:
         running = own["running"]
         self._sums, self._count = running["sums"], running["count"]
         self._evaluated_at = running["evaluated_at"]
-        if self.is_main:  # drop log lines written after the checkpoint
-            path = self.out / "metrics.jsonl"
-            lines = path.read_text().splitlines() if path.exists() else []
-            kept = [line for line in lines if line and json.loads(line)["step"] <= self.step]
-            path.write_text("".join(line + "\n" for line in kept))
+        self.loggers.truncate(self.step)  # drop what was logged after the checkpoint
 
     @contextmanager
     def _catch_sigint(self):

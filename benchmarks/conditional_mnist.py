@@ -1,0 +1,177 @@
+"""Class-conditional MNIST, per class: the CVAE and the projection-discriminator GAN.
+
+    python benchmarks/conditional_mnist.py [--models cvae cgan] [--per-class 1000]
+                                           [--results docs/results/conditional_mnist.json]
+                                           [--runs runs/conditional_mnist] [section.key=value ...]
+
+For each model, train configs/<model>_mnist.toml from scratch through the Trainer on the CPU
+(the overrides apply to every model), then draw N samples of each class y (seed 0; the EMA
+weights when the run keeps them, as ``genmodels.load`` does) and measure, per class and overall:
+
+- accuracy: the share of the samples asked for class y that the shipped MNIST CNN (99.63% test
+  accuracy) reads as y. Target: >= 99% for every class and overall;
+- FID on the CNN's 128-d features: the class-y samples against the class-y test images (892 to
+  1,135 each), and all the samples against the 10,000 test images;
+- precision, recall, density and coverage (k = 5, Naeem et al. 2020) of the class-y samples
+  against the class-y test images. Recall and coverage per class are the class-balanced
+  diversity: a model that collapses inside a class scores low there even with a right class
+  histogram; the overall number is their mean over the classes (each class weighs the same).
+
+The MNIST training images, N per class, are measured the same way (the floor of each metric).
+Numbers go to docs/results/conditional_mnist.json, the tables to docs/conditional.md (between
+the conditional-mnist markers), per-class grids (10 samples a class, one row a class) to
+samples/conditional/<model>_mnist.png; another --results file writes RESULTS.md and
+RUNS/figures instead, so that a side run never rewrites the published tables. Smoke test:
+``--per-class 50 train.max_steps=20 --results /tmp/c.json --runs /tmp/c_runs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from common import ROOT, write_between_markers
+
+from genmodels.config import load_config
+from genmodels.data import load_images
+from genmodels.metrics import embed_images, frechet_distance, prdc
+from genmodels.models.conditional import per_class_labels
+from genmodels.pipelines.run_evaluation import samples_from_checkpoint
+from genmodels.pipelines.sample_metrics import as_8bit
+from genmodels.plots import save_image_grid
+from genmodels.train import Trainer
+
+MODELS = {"cvae": "configs/cvae_mnist.toml", "cgan": "configs/cgan_mnist.toml"}
+LABELS = {"cvae": "CVAE (Sohn et al. 2015)", "cgan": "cGAN, projection discriminator",
+          "train_images": "MNIST training images (floor)"}
+CLASSES = 10
+TARGET = 0.99  # classifier accuracy on the samples of each class, and overall
+OWN_RESULTS = ROOT / "docs" / "results" / "conditional_mnist.json"
+GRID_PER_CLASS = 10
+
+
+def train(config, out: Path, data_root: str | None) -> tuple[Trainer, dict]:
+    """Train from scratch into ``out`` (removed first); the trainer and its wall and CPU
+    minutes."""
+    shutil.rmtree(out, ignore_errors=True)
+    wall, cpu = time.perf_counter(), time.process_time()
+    trainer = Trainer(config, out, data_root=data_root)
+    trainer.fit()
+    return trainer, {"wall_minutes": round((time.perf_counter() - wall) / 60, 2),
+                     "cpu_minutes": round((time.process_time() - cpu) / 60, 2)}
+
+
+def per_class_numbers(samples: torch.Tensor, labels: torch.Tensor, test_labels: torch.Tensor,
+                      test_features: torch.Tensor) -> dict:
+    """Accuracy, FID and PRDC per class and overall of ``samples`` ((n, 1, 28, 28), uint8 or
+    float in [0, 1]) of ``labels`` against the test images of the same classes
+    (``test_labels``, and ``test_features`` their CNN features)."""
+    embedding = embed_images(samples, "mnist-cnn")
+    features, read = embedding.features, embedding.labels[:, 0].cpu()
+    classes = []
+    for y in range(CLASSES):
+        mine, theirs = labels == y, test_labels == y
+        scores = prdc(test_features[theirs], features[mine], k=5)
+        classes.append({"label": y, "samples": int(mine.sum()),
+                        "accuracy": round(float((read[mine] == y).double().mean()), 4),
+                        "fid": round(frechet_distance(features[mine], test_features[theirs]).value,
+                                     3),
+                        **{name: round(value, 4) for name, value in scores.items()}})
+    accuracy = float((read == labels).double().mean())
+    overall = {"accuracy": round(accuracy, 4),
+               "worst_class_accuracy": min(c["accuracy"] for c in classes),
+               "fid": round(frechet_distance(features, test_features).value, 3),
+               "mean_class_fid": round(sum(c["fid"] for c in classes) / CLASSES, 3),
+               **{f"mean_class_{name}": round(sum(c[name] for c in classes) / CLASSES, 4)
+                  for name in ("precision", "recall", "density", "coverage")}}
+    overall["meets_target"] = accuracy >= TARGET and overall["worst_class_accuracy"] >= TARGET
+    return {"overall": overall, "classes": classes}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("overrides", nargs="*", metavar="section.key=value")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--per-class", type=int, default=1000, help="samples of each class")
+    parser.add_argument("--results", type=Path, default=OWN_RESULTS)
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "conditional_mnist")
+    parser.add_argument("--data-root")
+    args = parser.parse_intermixed_args()
+    own = args.results.resolve() == OWN_RESULTS.resolve()
+    doc = ROOT / "docs" / "conditional.md" if own else args.results.with_suffix(".md")
+    figures = ROOT / "samples" / "conditional" if own else args.runs / "figures"
+
+    results = json.loads(args.results.read_text()) if args.results.exists() else {}
+    runs = results.setdefault("runs", {})
+    test = load_images("mnist", "test", args.data_root)
+    test_features = embed_images(test.images, "mnist-cnn").features
+    labels = per_class_labels(CLASSES, args.per_class, "cpu")
+    if "train_images" not in runs or runs["train_images"]["per_class_samples"] != args.per_class:
+        train_set = load_images("mnist", "train", args.data_root)
+        picked = torch.cat([(train_set.labels == y).nonzero()[:args.per_class, 0]
+                            for y in range(CLASSES)])
+        runs["train_images"] = {"per_class_samples": args.per_class, **per_class_numbers(
+            train_set.images[picked], train_set.labels[picked], test.labels, test_features)}
+    for name in args.models:
+        config = load_config(ROOT / MODELS[name], ["train.progress=false", *args.overrides])
+        out = args.runs / name
+        trainer, timing = train(config, out, args.data_root)
+        samples = samples_from_checkpoint(out / "final.pt", len(labels), seed=0, labels=labels)
+        grid = torch.cat([samples[labels == y][:GRID_PER_CLASS] for y in range(CLASSES)])
+        save_image_grid(grid, figures / f"{name}_mnist.png", nrow=GRID_PER_CLASS,
+                        row_labels=[f"class {y}" for y in range(CLASSES)],
+                        title=f"{LABELS[name]}: {GRID_PER_CLASS} samples of each class")
+        runs[name] = {"config": MODELS[name], "overrides": args.overrides,
+                      "steps": trainer.step,
+                      "epochs": round(trainer.step / len(trainer.batches), 2),
+                      "per_class_samples": args.per_class, **timing,
+                      **per_class_numbers(as_8bit(samples), labels, test.labels,
+                                          test_features)}
+        print(name, json.dumps(runs[name]["overall"]), flush=True)
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text(json.dumps(results, indent=2) + "\n")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(results, indent=2) + "\n")
+    table = markdown(runs, Path(os.path.relpath(figures, doc.parent)))
+    print("\n" + table)
+    write_between_markers(doc, table, "conditional-mnist")
+
+
+def markdown(runs: dict, figures: Path) -> str:
+    """The overall table, then accuracy, FID and coverage per class, then the grids."""
+    names = [name for name in (*MODELS, "train_images") if name in runs]
+    lines = ["| model | samples / class | accuracy (target ≥ 99%) | worst class | FID (all) | "
+             "mean class FID | mean class precision | mean class recall | mean class coverage | "
+             "CPU min |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name in names:
+        run, o = runs[name], runs[name]["overall"]
+        where = f" (`{run['config']}`, {run['epochs']} epochs)" if "config" in run else ""
+        lines.append(f"| {LABELS[name]}{where} | {run['per_class_samples']} | "
+                     f"{100 * o['accuracy']:.2f}% | {100 * o['worst_class_accuracy']:.2f}% | "
+                     f"{o['fid']:.2f} | {o['mean_class_fid']:.2f} | "
+                     f"{o['mean_class_precision']:.3f} | {o['mean_class_recall']:.3f} | "
+                     f"{o['mean_class_coverage']:.3f} | {run.get('cpu_minutes', '–')} |")
+    lines += ["", "Per class: accuracy / FID against that class's test images / coverage.", "",
+              "| class | " + " | ".join(LABELS[name] for name in names) + " |",
+              "|---|" + "---|" * len(names)]
+    for y in range(CLASSES):
+        cells = [runs[name]["classes"][y] for name in names]
+        lines.append(f"| {y} | " + " | ".join(
+            f"{100 * c['accuracy']:.1f}% / {c['fid']:.2f} / {c['coverage']:.3f}" for c in cells)
+            + " |")
+    grids = [f"![{LABELS[name]}]({(figures / f'{name}_mnist.png').as_posix()})"
+             for name in MODELS if name in runs]
+    if grids:
+        lines += ["", f"Samples, {GRID_PER_CLASS} a class (one row a class), "
+                  + " then ".join(LABELS[name] for name in MODELS if name in runs) + ":", "",
+                  " ".join(grids)]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
