@@ -346,8 +346,8 @@ def parser() -> argparse.ArgumentParser:
 
     accuracy = sub.add_parser("accuracy", help="test accuracy of a classifier")
     accuracy.add_argument("checkpoint", nargs="?",
-                          help="final.pt or run directory (default: the shipped CNN of "
-                               "--dataset)")
+                          help="final.pt, run directory or export folder (default: the "
+                               "shipped CNN of --dataset)")
     accuracy.add_argument("--dataset", default="mnist", choices=["mnist", "fashion"],
                           help="whose test split")
     accuracy.add_argument("--data-root", help="data folder (default: $GENMODELS_DATA, then "
@@ -362,7 +362,7 @@ def parser() -> argparse.ArgumentParser:
         "A class-conditional model (model.conditional = true) samples the class --label Y, or "
         "with --label all (--per-class K) K samples of each class, in class order: one grid "
         "row a class.")
-    sample.add_argument("checkpoint", help="final.pt or run directory")
+    sample.add_argument("checkpoint", help="final.pt, run directory or export folder")
     sample.add_argument("--n", type=positive_int,
                         help=f"samples (default: {DEFAULT_SAMPLES}; with --label all: "
                              "--per-class K of each class)")

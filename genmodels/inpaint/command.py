@@ -168,8 +168,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     defaults = ", ".join(f"{kind.default} for {kind.name}" for kind in FAMILIES)
     p = sub.add_parser("inpaint", help="erase pixels of test digits and complete them")
-    p.add_argument("checkpoint", help="final.pt or run directory of a VAE, a diffusion or a "
-                                      "flow-matching model")
+    p.add_argument("checkpoint", help="final.pt, run directory or export folder of a VAE, a "
+                                      "diffusion or a flow-matching model")
     p.add_argument("--mask", default="top", help=f"one of {', '.join(MASK_KINDS)}")
     p.add_argument("--method", choices=sorted(ALL_METHODS),
                    help=f"completion method (docs/inpainting.md; default: {defaults})")

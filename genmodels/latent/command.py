@@ -127,7 +127,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("latent", help="latent-space figures of a VAE")
     p.add_argument("tool", choices=TOOLS, help="the figure to draw")
-    p.add_argument("checkpoint", help="final.pt or run directory of a VAE")
+    p.add_argument("checkpoint", help="final.pt, run directory or export folder of a VAE")
     p.add_argument("--out", type=output_path, help="PNG path (default: latent_TOOL.png)")
     p.add_argument("--n", type=positive_int, default=5000, help="test images to encode")
     p.add_argument("--pair", type=non_negative_int, nargs=2, default=[0, 1],

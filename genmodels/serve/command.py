@@ -64,8 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     from genmodels.cli import non_negative_int, positive_int
 
     p = sub.add_parser("serve", help="a local web page: inpaint digits, play the 15-digit game")
-    p.add_argument("checkpoint", help="final.pt or run directory of a VAE, a diffusion or a "
-                                      "flow-matching model of images")
+    p.add_argument("checkpoint", help="final.pt, run directory or export folder of a VAE, a "
+                                      "diffusion or a flow-matching model of images")
     p.add_argument("--port", type=non_negative_int, default=8000, help="0 picks a free port")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind; 0.0.0.0 serves other computers of the network")
