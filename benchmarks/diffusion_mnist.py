@@ -24,8 +24,9 @@ resumes, and two copies sharing the results file split the work, one per core):
   the probability-flow ODE (``bits_per_dim_of``: Heun, ``--bpd-steps`` steps, one Rademacher
   probe), with the standard error over the images.
 - ``inpainting``: ``--inpaint-n`` test digits (seed 0) × ``--inpaint-samples`` completions per
-  mask of ``INPAINT_MASKS`` and each method of the kind (RePaint: ``--repaint-steps`` steps, j =
-  10, r = ``--resample``; flow replacement and DPS: the model's sampler at its default steps):
+  mask of ``--inpaint-masks`` (default ``INPAINT_MASKS``) and each method of the kind
+  (RePaint: ``--repaint-steps`` steps, j = 10, r = ``--resample``; flow replacement and DPS:
+  the model's sampler at its default steps):
   the shipped classifier's accuracy on completions, the masked MSE, the true class among the
   completions; the grey VAE's numbers (docs/results/inpainting_grey.json) beside; the 15-digit
   figures to samples/diffusion/inpaint_<method>_<mask>.png.
@@ -226,11 +227,11 @@ def likelihood_table(runs: dict) -> str:
     return "\n".join(lines)
 
 
-def inpainting_table(runs: dict) -> str:
+def inpainting_table(runs: dict, masks: list[str]) -> str:
     vae = json.loads(VAE_INPAINTING.read_text())["masks"] if VAE_INPAINTING.exists() else {}
     lines = ["| mask | method | model | accuracy | true class among S | masked MSE | NFE | "
              "seconds |", "|---|---|---|---|---|---|---|---|"]
-    for mask in INPAINT_MASKS:
+    for mask in masks:
         for key, r in runs.items():
             if key.startswith("inpainting/") and r["mask"] == mask:
                 lines.append(f"| {mask} | {r['method']} | {key.split('/')[1]} | "
@@ -244,6 +245,8 @@ def inpainting_table(runs: dict) -> str:
 
 
 def plot_curve(runs: dict, nfes: list[int], path: Path) -> None:
+    if not any(key.startswith("curve/") for key in runs):
+        return
     import matplotlib
 
     matplotlib.use("Agg")
@@ -285,6 +288,7 @@ def main() -> None:
     parser.add_argument("--bpd-n", type=int, default=1000)
     parser.add_argument("--bpd-steps", type=int, default=25)
     parser.add_argument("--inpaint-n", type=int, default=100)
+    parser.add_argument("--inpaint-masks", nargs="+", default=INPAINT_MASKS)
     parser.add_argument("--inpaint-samples", type=int, default=4)
     parser.add_argument("--repaint-steps", type=int, default=25)
     parser.add_argument("--resample", type=int, default=5)
@@ -324,7 +328,7 @@ def main() -> None:
         tasks += [(f"inpainting/{kind}/{method}/{mask}", inpainting,
                    (models[kind], method, mask, args.inpaint_n, args.inpaint_samples, options,
                     figures / f"inpaint_{method}_{mask.replace(':', '')}.png"))
-                  for mask in INPAINT_MASKS for kind in KINDS
+                  for mask in args.inpaint_masks for kind in KINDS
                   for method, options in methods[kind].items()]
     tasks += quality[len(KINDS):]
     for key, task, task_args in tasks:
@@ -345,6 +349,7 @@ def main() -> None:
                      ("curve_n", args.curve_n), ("nfe", args.nfe), ("bpd_n", args.bpd_n),
                      ("bpd_steps", args.bpd_steps), ("inpaint_n", args.inpaint_n),
                      ("inpaint_samples", args.inpaint_samples),
+                     ("inpaint_masks", args.inpaint_masks),
                      ("repaint_steps", args.repaint_steps), ("resample", args.resample)))
     write_between_markers(doc, f"{training}\n\n{quality_table(runs)}\n\nFID against NFE "
                           f"({args.curve_n} samples, seed 0; in brackets the wall seconds per "
@@ -352,7 +357,7 @@ def main() -> None:
                           f"Bits per dimension (dequantized 8-bit test images):\n\n"
                           f"{likelihood_table(runs)}\n\nInpainting ({args.inpaint_n} test "
                           f"digits, {args.inpaint_samples} completions each; the grey IWAE: "
-                          f"200 digits × 10):\n\n{inpainting_table(runs)}\n\n"
+                          f"200 digits × 10):\n\n{inpainting_table(runs, args.inpaint_masks)}\n\n"
                           f"`{command}`", "diffusion-mnist")
     plot_curve(runs, args.nfe, figures / "fid_vs_nfe.png")
 
