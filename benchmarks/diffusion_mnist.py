@@ -7,8 +7,10 @@ NFE for each sampler, and what sampling costs on this CPU.
 
 The models are the runs ``RUNS/diffusion_mnist`` and ``RUNS/flow_mnist``, trained beforehand on
 one CPU thread each (both at once, one per core) by the commands in ``TRAIN_COMMANDS``; their
-training wall and CPU minutes are read back from the run's metrics.jsonl. Samples come from the
-EMA weights and are compared with the 10,000 MNIST test images
+training wall minutes are read back from the run's metrics.jsonl. Samples come from the trained
+weights (``--weights raw``, the default: these runs' EMA, 0.999 without warm-up over 2,340
+steps, still holds 10 % of the initial net and gives noisy DDPM samples) or their EMA
+(``--weights ema``) and are compared with the 10,000 MNIST test images
 (``genmodels.pipelines.sample_metrics.evaluate_samples``): FID on the shipped CNN's 128-d
 features, KL(class histogram || uniform) in nats and classes covered, precision / recall /
 density / coverage (k = 5).
@@ -30,7 +32,7 @@ resumes, and two copies sharing the results file split the work, one per core):
   the shipped classifier's accuracy on completions, the masked MSE, the true class among the
   completions; the grey VAE's numbers (docs/results/inpainting_grey.json) beside; the 15-digit
   figures to samples/diffusion/inpaint_<method>_<mask>.png.
-- ``ship`` (done first): the EMA weights exported (``genmodels export``) to
+- ``ship`` (done first): the weights exported (``genmodels export``) to
   samples/checkpoints/{diffusion,flow}_mnist/ with the numbers measured so far, and 64 samples
   of each to samples/diffusion/; run ``--sections ship`` again to refresh the numbers.
 
@@ -70,10 +72,11 @@ from genmodels.plots import read_metrics, save_image_grid
 
 RESULTS = ROOT / "docs" / "results" / "diffusion_mnist.json"
 KINDS = {"diffusion": "diffusion_mnist", "flow_matching": "flow_mnist"}  # kind: run folder
-TRAIN_COMMANDS = {  # as run: stopped (Ctrl-C) near step 850, resumed with a shorter budget
-    run: f"OMP_NUM_THREADS=1 genmodels train configs/{run}.toml --out runs/{run} train.epochs=7; "
-         f"then OMP_NUM_THREADS=1 genmodels train --resume runs/{run} train.epochs=5 "
-         "train.eval_every=2340" for run in KINDS.values()}
+TRAIN_COMMANDS = {  # as run: stopped (Ctrl-C) near step 850, resumed with a shorter budget;
+    # trained before train.ema_warmup existed (now on in the configs): false reproduces them
+    run: f"OMP_NUM_THREADS=1 genmodels train configs/{run}.toml --out runs/{run} train.epochs=7 "
+         f"train.ema_warmup=false; then OMP_NUM_THREADS=1 genmodels train --resume runs/{run} "
+         "train.epochs=5 train.eval_every=2340" for run in KINDS.values()}
 SAMPLERS = {"ddpm": "diffusion", "ddim": "diffusion", "euler": "flow_matching",
             "heun": "flow_matching"}  # sampler: kind
 METRICS = ["fid", "prdc", "modes"]
@@ -106,7 +109,7 @@ def measure(model: DenoisingModel, sampler: str, nfe: int, n: int, seed: int,
     steps = steps_for(sampler, nfe)
     wall, cpu = time.perf_counter(), time.process_time()
     with sampling_with(model, sampler):
-        samples = draw_samples(model, n, seed, batch_size=500, steps=steps).clamp(0, 1)
+        samples = draw_samples(model, n, seed, batch_size=100, steps=steps).clamp(0, 1)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     report = evaluate_samples(samples, test, METRICS, n=n, seed=0)
     prdc = {k: round(report["prdc"][k], 4) for k in ("precision", "recall", "density",
@@ -151,9 +154,9 @@ def inpainting(model: DenoisingModel, method: str, mask: str, n: int, samples: i
             "seconds": round(seconds, 1)}
 
 
-def ship(runs: Path, checkpoints: Path, figures: Path, results: dict) -> None:
-    """Export each run's sampling (EMA) weights to ``checkpoints``/<run> with the numbers
-    measured so far, and 64 of its samples to ``figures``/<run>.png."""
+def ship(runs: Path, checkpoints: Path, figures: Path, results: dict, ema: bool) -> None:
+    """Export each run's weights (its EMA ones if ``ema``) to ``checkpoints``/<run> with the
+    numbers measured so far, and 64 of its samples to ``figures``/<run>.png."""
     for kind, run in KINDS.items():
         numbers = {"held-out loss": training_record(runs / run)["test_loss"]}
         if (quality := results.get(f"quality/{kind}/seed0")):
@@ -161,7 +164,7 @@ def ship(runs: Path, checkpoints: Path, figures: Path, results: dict) -> None:
                     "MNIST CNN features)"] = quality["fid"]
         if (bpd := results.get(f"likelihood/{kind}")):
             numbers[f"bits/dim ({bpd['n']} test images)"] = bpd["bits_per_dim"]
-        folder = export_model(runs / run / "final.pt", checkpoints / run, numbers)
+        folder = export_model(runs / run / "final.pt", checkpoints / run, numbers, ema=ema)
         generator = torch.Generator().manual_seed(0)
         save_image_grid(load(folder).sample(64, generator), figures / f"{run}.png")
         size = sum(f.stat().st_size for f in folder.iterdir()) / 2**20
@@ -292,6 +295,9 @@ def main() -> None:
     parser.add_argument("--inpaint-samples", type=int, default=4)
     parser.add_argument("--repaint-steps", type=int, default=25)
     parser.add_argument("--resample", type=int, default=5)
+    parser.add_argument("--weights", choices=["raw", "ema"], default="raw",
+                        help="the trained weights or their EMA (these runs' EMA, 0.999 without "
+                             "warm-up over 2,340 steps, still holds 10%% of the initial net)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -299,14 +305,15 @@ def main() -> None:
     doc = ROOT / "docs" / "diffusion.md" if own else args.results.with_suffix(".md")
     figures = ROOT / "samples" / "diffusion" if own else args.runs / "figures"
 
-    models = {kind: load(args.runs / run) for kind, run in KINDS.items()}
+    ema = args.weights == "ema"
+    models = {kind: load(args.runs / run, ema=ema) for kind, run in KINDS.items()}
     test = reference_images("mnist-test")
     for kind, run in KINDS.items():
         if (runs := pending_runs(args.results, f"training/{kind}")) is not None:
             add_run(args.results, f"training/{kind}", training_record(args.runs / run))
     if "ship" in args.sections:  # first: the models are kept even if a later section stops
         ship(args.runs, ROOT / "samples" / "checkpoints" if own else figures, figures,
-             recorded_runs(args.results))
+             recorded_runs(args.results), ema)
     default = {"diffusion": "ddim", "flow_matching": "heun"}
     quality = [(f"quality/{kind}/seed{seed}", measure, (models[kind], default[kind],
                                                        args.quality_nfe, args.n, seed, test))
@@ -334,7 +341,7 @@ def main() -> None:
     for key, task, task_args in tasks:
         if pending_runs(args.results, key) is None:
             continue
-        record = task(*task_args)
+        record = {**task(*task_args), "weights": args.weights}
         add_run(args.results, key, record)
         print(key, record, flush=True)
 

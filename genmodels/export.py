@@ -40,7 +40,7 @@ RUN_MARKERS = ("final.pt", "checkpoint.pt", "metrics.jsonl")  # a run lives in t
 
 
 def export_model(source: str | Path, out: str | Path, numbers: dict[str, Any] | None = None,
-                 *, force: bool = False) -> Path:
+                 *, force: bool = False, ema: bool = True) -> Path:
     """Write the model of ``source`` (a run directory, a ``final.pt`` or a ``checkpoint.pt``)
     to the folder ``out`` (created) as ``config.toml``, ``model.safetensors``, ``model.sha256``
     and ``README.md``; returns ``out``.
@@ -50,13 +50,14 @@ def export_model(source: str | Path, out: str | Path, numbers: dict[str, Any] | 
     step) and the numbers of a weight card (``*.json``) beside the checkpoint, if any.
     ``out`` may be new, empty or an earlier export (whose files are replaced); any other
     non-empty folder is refused unless ``force`` (its other files are kept), and a folder
-    that holds a run always is.
+    that holds a run always is. ``ema=False`` exports the trained weights of a run that also
+    kept an EMA (e.g. a short run whose average still holds much of the initial weights).
     """
     source, out = Path(source), Path(out)
     checkpoint = checkpoint_of(source)
     check_out(out, force)
     state = read_saved_model(checkpoint)
-    use_ema = state.get("ema") is not None
+    use_ema = ema and state.get("ema") is not None
     model = build_model(state["kind"], state["config"], checkpoint_input_shape(state),
                         state["ema"] if use_ema else state["model"], checkpoint)
     from safetensors.torch import save
@@ -67,6 +68,8 @@ def export_model(source: str | Path, out: str | Path, numbers: dict[str, Any] | 
               "input_shape": json.dumps(list(model.input_shape)),
               "step": str(int(state.get("step", 0))), "ema": "true" if use_ema else "false",
               "genmodels": __version__}
+    if not use_ema and state.get("ema") is not None:
+        header["ema_left_out"] = "true"  # the run kept an EMA; the trained weights were chosen
     blob = save(portable_tensors(model.state_dict()), metadata=header)
     if numbers is None:
         numbers = recorded_numbers(checkpoint, int(state.get("step", 0)))
@@ -177,6 +180,9 @@ def export_readme(model: torch.nn.Module, config: Config, *, out: Path, source: 
     ema = header["ema"] == "true"
     if ema:
         weights = f"the EMA of the weights (decay {t.ema})"
+    elif header.get("ema_left_out") == "true":
+        weights = (f"the trained weights; the run's EMA (decay {t.ema}) was left out at export "
+                   "(genmodels export --raw-weights)")
     elif t.ema:
         weights = (f"the checkpoint's one set of weights (the run kept an EMA, decay {t.ema}; "
                    "a sampling checkpoint holds the EMA weights there)")
@@ -233,7 +239,7 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = export_model(args.source, args.out, force=args.force)
+    out = export_model(args.source, args.out, force=args.force, ema=not args.raw_weights)
     size = (out / EXPORT_WEIGHTS).stat().st_size
     print(f"wrote {out}: {EXPORT_WEIGHTS} ({size / 1e6:.2f} MB), {EXPORT_CHECKSUM}, "
           f"{EXPORT_CONFIG}, {EXPORT_README}; load it with genmodels.load({str(out)!r})")
@@ -249,6 +255,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source", help="run directory, final.pt or checkpoint.pt")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="folder to write (created; an earlier export there is replaced)")
+    p.add_argument("--raw-weights", action="store_true",
+                   help="export the trained weights of a run that kept an EMA, not the EMA")
     p.add_argument("--force", action="store_true",
                    help="write into a non-empty folder that holds no export (its other files "
                         "are kept)")

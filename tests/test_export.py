@@ -190,6 +190,17 @@ def test_an_export_holds_the_ema_weights_only(tmp_path):
         genmodels.load(out, ema=False)
 
 
+def test_raw_weights_leave_the_ema_out(tmp_path):
+    final = saved_model(tmp_path, "classifier_mlp")
+    out = export_model(final, tmp_path / "raw", ema=False)
+    raw, exported = genmodels.load(final, ema=False), genmodels.load(out)
+    for key, value in raw.state_dict().items():
+        assert torch.equal(exported.state_dict()[key], value)
+    assert not torch.equal(next(iter(genmodels.load(final).state_dict().values())),
+                           next(iter(exported.state_dict().values())))
+    assert "left out at export" in (out / "README.md").read_text()
+
+
 def test_shared_and_strided_tensors_become_tensors_of_their_own():
     from safetensors.torch import load, save
 
