@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -162,9 +163,8 @@ def ship(runs: Path, checkpoints: Path, figures: Path, results: dict, ema: bool)
         if (quality := results.get(f"quality/{kind}/seed0")):
             numbers[f"FID ({quality['n']} samples, {quality['sampler']} NFE {quality['nfe']}, "
                     "MNIST CNN features)"] = quality["fid"]
-        if (bpd := results.get(f"likelihood/{kind}")):
-            numbers[f"bits/dim ({bpd['n']} test images)"] = bpd["bits_per_dim"]
-        folder = export_model(runs / run / "final.pt", checkpoints / run, numbers, ema=ema)
+        folder = export_model(Path(os.path.relpath(runs / run / "final.pt")),
+                              Path(os.path.relpath(checkpoints / run)), numbers, ema=ema)
         generator = torch.Generator().manual_seed(0)
         save_image_grid(load(folder).sample(64, generator), figures / f"{run}.png")
         size = sum(f.stat().st_size for f in folder.iterdir()) / 2**20
@@ -224,7 +224,10 @@ def likelihood_table(runs: dict) -> str:
              "|---|---|---|---|---|---|"]
     for kind in KINDS:
         if (r := runs.get(f"likelihood/{kind}")):
-            lines.append(f"| {kind} | {r['n']} | {r['bits_per_dim']:.3f} | "
+            value = f"{r['bits_per_dim']:.3f}" + (
+                " (invalid: below 0, impossible for dequantized 8-bit data; the fixed-step "
+                "solver has not converged)" if r["bits_per_dim"] < 0 else "")
+            lines.append(f"| {kind} | {r['n']} | {value} | "
                          f"{r['standard_error']:.3f} | {r['solver']}, {r['steps']} "
                          f"({r['nfe']}) | {r['minutes']} |")
     return "\n".join(lines)
@@ -232,14 +235,15 @@ def likelihood_table(runs: dict) -> str:
 
 def inpainting_table(runs: dict, masks: list[str]) -> str:
     vae = json.loads(VAE_INPAINTING.read_text())["masks"] if VAE_INPAINTING.exists() else {}
-    lines = ["| mask | method | model | accuracy | true class among S | masked MSE | NFE | "
-             "seconds |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| mask | method | model | accuracy | true class among S | masked MSE ([0, 1] "
+             "pixels) | NFE | seconds |", "|---|---|---|---|---|---|---|---|"]
     for mask in masks:
         for key, r in runs.items():
             if key.startswith("inpainting/") and r["mask"] == mask:
                 lines.append(f"| {mask} | {r['method']} | {key.split('/')[1]} | "
                              f"{r['accuracy']:.4f} | {r['true_class_share']:.3f} | "
-                             f"{r['masked_mse']:.4f} | {r['nfe']} | {r['seconds']:.0f} |")
+                             f"{r['masked_mse'] / 4:.4f} | {r['nfe']} | {r['seconds']:.0f} |")
+                # (the MSE is recorded in the models' [-1, 1] range: / 4 in [0, 1] units)
         for method, r in vae.get(mask, {}).get("methods", {}).items():
             lines.append(f"| {mask} | {method} | grey IWAE (inpainting.md) | "
                          f"{r['accuracy']:.4f} | {r['true_class_share']:.3f} | "
@@ -264,8 +268,16 @@ def plot_curve(runs: dict, nfes: list[int], path: Path) -> None:
             n = runs[f"curve/{sampler}/nfe{points[0][0]}"]["n"] if n is None else n
             ax.plot(*zip(*points, strict=True), marker="o",
                     label=f"{sampler} ({'DDPM' if kind == 'diffusion' else 'flow matching'})")
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ticks = sorted({r["nfe"] for key, r in runs.items() if key.startswith("curve/")})
+    ax.set_xticks(ticks)
+    ax.set_yticks([5, 10, 20, 50, 100])
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("net evaluations per sample (NFE)")
     ax.set_ylabel("FID on the MNIST CNN's features")
     ax.set_title(f"MNIST: FID against NFE ({n} samples vs 10,000 test images)")
@@ -280,7 +292,8 @@ def plot_curve(runs: dict, nfes: list[int], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sections = ["quality", "curve", "likelihood", "inpainting", "ship"]
-    parser.add_argument("--sections", nargs="+", default=sections, choices=sections)
+    parser.add_argument("--sections", nargs="*", default=sections, choices=sections,
+                        help="none: only rewrite the tables and the figure")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--seeds", type=int, default=3)
@@ -350,7 +363,7 @@ def main() -> None:
         f"- `{r['command']}`: {r['steps']} steps, {r['wall_minutes']} min wall on one thread, "
         f"held-out loss {r['test_loss']}" for key, r in sorted(runs.items())
         if key.startswith("training/"))
-    command = "python benchmarks/diffusion_mnist.py " + " ".join(
+    command = f"python benchmarks/diffusion_mnist.py --weights {args.weights} " + " ".join(
         f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
         for k, v in (("seeds", args.seeds), ("n", args.n), ("quality_nfe", args.quality_nfe),
                      ("curve_n", args.curve_n), ("nfe", args.nfe), ("bpd_n", args.bpd_n),

@@ -232,3 +232,13 @@ def test_the_logs_belong_to_the_run_directory(tmp_path):
         open_run_dir(tmp_path, resume=False, overwrite=False)
     open_run_dir(tmp_path, resume=False, overwrite=True).release()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_last_line_cut_short_by_a_kill_is_dropped_on_resume(tmp_path):
+    jsonl = JsonlLogger(tmp_path)
+    jsonl.path.write_text('{"step": 5, "loss": 1.0}\n{"step": 10, "loss": 0.5}\n{"step": 15, "lo')
+    jsonl.truncate(10)
+    assert [json.loads(line)["step"] for line in jsonl.path.read_text().splitlines()] == [5, 10]
+    jsonl.path.write_text('{"step": 5, "lo\n{"step": 10, "loss": 0.5}\n')
+    with pytest.raises(json.JSONDecodeError):  # damage before the end is not a torn append
+        jsonl.truncate(10)

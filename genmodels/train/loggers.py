@@ -85,8 +85,19 @@ class JsonlLogger(Logger):
         pass  # the figures are files of their own, in RUN/figures
 
     def truncate(self, step: int) -> None:
-        lines = self.path.read_text().splitlines()
-        kept = [line for line in lines if line and json.loads(line)["step"] <= step]
+        """Keep the records up to ``step``; a last line cut short (the process was killed while
+        appending it) is dropped too."""
+        lines = [line for line in self.path.read_text().splitlines() if line]
+        kept = []
+        for number, line in enumerate(lines):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                if number == len(lines) - 1:
+                    break
+                raise
+            if record["step"] <= step:
+                kept.append(line)
         self.path.write_text("".join(line + "\n" for line in kept))
 
     def close(self) -> None:
