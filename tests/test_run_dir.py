@@ -152,7 +152,9 @@ def test_a_second_ctrl_c_during_a_checkpoint_write_finishes_the_write(tmp_path, 
     write = trainer_module.save_checkpoint
 
     def interrupted_write(state, path):  # Ctrl-C again while the file is being written
-        os.kill(os.getpid(), signal.SIGINT)
+        # the handler in place is called as the signal would call it, synchronously: an
+        # os.kill was processed at an unpredictable point when other threads were alive
+        signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
         return write(state, path)
 
     monkeypatch.setattr(trainer_module, "save_checkpoint", interrupted_write)
