@@ -19,6 +19,7 @@ models are built exactly as before. Labels come from the batches, ``(images, lab
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -137,25 +138,25 @@ class ConditionalVAEBase(Model):
                                           requires_grad=c.learn_sigma)
 
     # --- what the condition is (subclasses) --------------------------------------------------
+    @abstractmethod
     def condition_width(self) -> int:
         """Entries of the condition vector."""
-        raise NotImplementedError
 
+    @abstractmethod
     def condition_channels(self) -> int:
         """Channel maps the condition adds to a conv encoder's input."""
-        raise NotImplementedError
 
+    @abstractmethod
     def condition_vector(self, cond: Tensor) -> Tensor:
         """The conditions (N, ...) as vectors (N, condition_width)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def condition_maps(self, cond: Tensor) -> Tensor:
         """The conditions (N, ...) as maps (N, condition_channels, H, W)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def inputs(self, batch: Batch) -> tuple[Tensor, Tensor]:
         """(images, their conditions) of a batch."""
-        raise NotImplementedError
 
     # --- the probabilistic interface ---------------------------------------------------------
     @property
