@@ -7,7 +7,7 @@ encoder means (``genmodels.latent.TARGET_LAWS``).
                                              [--batch 1000] [--restarts 1]
 
 Each repeat draws K codes i.i.d. from the target and fits K quantization points
-(``genmodels.latent.quantize``; with ``--restarts R``, R fits from different seeds and the
+(``genmodels.latent.quantization``; with ``--restarts R``, R fits from different seeds and the
 one closest to the target in energy distance is kept), then decodes both sets (the
 likelihood's mean) and measures: the number of classes the shipped classifier finds among the
 K images, their Vendi score (cosine kernel on pixels; 1 to K) and the squared energy distance

@@ -9,8 +9,11 @@ import os
 os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
 from genmodels.config import Config, ConfigError, load_config
-from genmodels.io import classifier, load
+from genmodels.lazy import lazy_exports
 
 __version__ = "0.1.0"
+
+# load and classifier import torch when first used: `genmodels --help` stays fast
+__getattr__, __dir__ = lazy_exports(__name__, {"genmodels.io": ("classifier", "load")})
 
 __all__ = ["Config", "ConfigError", "classifier", "load", "load_config"]

@@ -17,18 +17,18 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from genmodels import __version__
-from genmodels import export as export_command
 from genmodels.config import ConfigError, load_config
 from genmodels.errors import InputError, UserError
 from genmodels.inpaint import command as inpaint_command
 from genmodels.latent import command as latent_command
 from genmodels.pipelines import compare as compare_command
-from genmodels.progress import progress
 from genmodels.serve import command as serve_command
+
+if TYPE_CHECKING:  # torch loads only when a command runs: `genmodels --help` stays fast
+    import torch
 
 ARRAY_SUFFIXES = (".npy", ".pt")  # `sample --out`: the samples themselves
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")  # `sample --out`: a grid (a scatter for points)
@@ -175,9 +175,12 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _accuracy(args: argparse.Namespace) -> int:
+    import torch
+
     from genmodels import classifier, load
     from genmodels.data import load_images, to_unit
     from genmodels.models import Classifier
+    from genmodels.progress import progress
 
     start = time.perf_counter()
     model = load(args.checkpoint) if args.checkpoint else classifier(args.dataset)
@@ -209,6 +212,8 @@ def _sample_labels(args: argparse.Namespace, model) -> tuple[int, torch.Tensor |
     ``--label Y`` gives every sample class Y, ``--label all`` or ``--per-class K`` K samples
     of each class in class order (one grid row a class); InputErrors for a model that is not
     class-conditional, a label out of its range or conflicting flags."""
+    import torch
+
     from genmodels.models import ConditionalSampler
     from genmodels.models.conditional import per_class_labels
 
@@ -237,6 +242,7 @@ def _sample_labels(args: argparse.Namespace, model) -> tuple[int, torch.Tensor |
 
 def _sample(args: argparse.Namespace) -> int:
     import numpy as np
+    import torch
 
     from genmodels import load
     from genmodels.models import IterativeSampler, Sampler
@@ -298,6 +304,23 @@ def _evaluate(args: argparse.Namespace) -> int:
 # (the published protocol: 10,000 samples, NLL with k = 5000 on the whole MNIST test set)
 EVALUATE_QUICK = {"n": 2000, "k": 100}
 EVALUATE_FULL = {"n": 10_000, "k": 5000}
+
+
+def _export(args: argparse.Namespace) -> int:
+    from genmodels.export import (
+        EXPORT_CHECKSUM,
+        EXPORT_CONFIG,
+        EXPORT_README,
+        EXPORT_WEIGHTS,
+        export_model,
+    )
+
+    out = export_model(args.source, args.out, force=args.force, ema=not args.raw_weights)
+    size = (out / EXPORT_WEIGHTS).stat().st_size
+    print(f"wrote {out}: {EXPORT_WEIGHTS} ({size / 1e6:.2f} MB), {EXPORT_CHECKSUM}, "
+          f"{EXPORT_CONFIG}, {EXPORT_README}; load it with genmodels.load({str(out)!r})")
+    return 0
+
 
 
 def _scratch(args: argparse.Namespace) -> int:
@@ -431,7 +454,20 @@ def parser() -> argparse.ArgumentParser:
                                             "~/.cache/genmodels/data)")
     report.set_defaults(run=_report)
     inpaint_command.register(sub)
-    export_command.register(sub)
+    export = sub.add_parser(
+        "export", help="a trained model as a portable folder (safetensors, no pickle)",
+        description="Writes to --out the run's config.toml, its sampling weights as "
+        "model.safetensors (the EMA ones when the run kept an EMA), their sha256 "
+        "(model.sha256) and a README.md; genmodels.load(DIR) reads the folder without pickle.")
+    export.add_argument("source", help="run directory, final.pt or checkpoint.pt")
+    export.add_argument("--out", required=True, metavar="DIR",
+                   help="folder to write (created; an earlier export there is replaced)")
+    export.add_argument("--raw-weights", action="store_true",
+                   help="export the trained weights of a run that kept an EMA, not the EMA")
+    export.add_argument("--force", action="store_true",
+                   help="write into a non-empty folder that holds no export (its other files "
+                        "are kept)")
+    export.set_defaults(run=_export)
     serve_command.register(sub)
     compare_command.register(sub)
 

@@ -18,7 +18,6 @@ Each file is written to a temporary name in the folder and renamed over the targ
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -236,28 +235,3 @@ def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (:func:`genmodels.utils.atomic_file`)."""
     with atomic_file(path) as f:
         f.write(data)
-
-
-def run(args: argparse.Namespace) -> int:
-    out = export_model(args.source, args.out, force=args.force, ema=not args.raw_weights)
-    size = (out / EXPORT_WEIGHTS).stat().st_size
-    print(f"wrote {out}: {EXPORT_WEIGHTS} ({size / 1e6:.2f} MB), {EXPORT_CHECKSUM}, "
-          f"{EXPORT_CONFIG}, {EXPORT_README}; load it with genmodels.load({str(out)!r})")
-    return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "export", help="a trained model as a portable folder (safetensors, no pickle)",
-        description="Writes to --out the run's config.toml, its sampling weights as "
-        "model.safetensors (the EMA ones when the run kept an EMA), their sha256 "
-        "(model.sha256) and a README.md; genmodels.load(DIR) reads the folder without pickle.")
-    p.add_argument("source", help="run directory, final.pt or checkpoint.pt")
-    p.add_argument("--out", required=True, metavar="DIR",
-                   help="folder to write (created; an earlier export there is replaced)")
-    p.add_argument("--raw-weights", action="store_true",
-                   help="export the trained weights of a run that kept an EMA, not the EMA")
-    p.add_argument("--force", action="store_true",
-                   help="write into a non-empty folder that holds no export (its other files "
-                        "are kept)")
-    p.set_defaults(run=run)

@@ -9,6 +9,8 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -383,6 +385,29 @@ def test_every_help_shows_the_defaults():
                     and action.dest != "help":
                 default = action.default
                 assert f"(default: {default})" in text, (name, action.dest)
+
+
+def test_help_imports_neither_torch_nor_numpy():
+    """`genmodels --help` and every `genmodels COMMAND --help` read the arguments from light
+    modules (genmodels.lazy): the heavy packages load only when a command runs (issue 27)."""
+    script = """
+import contextlib, io, sys
+from genmodels.cli import main, parser
+commands = list(parser()._subparsers._group_actions[0].choices)
+for argv in ([], *([name] for name in commands)):
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            main([*argv, "--help"])
+        except SystemExit as stop:
+            assert stop.code == 0, argv
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"torch", "numpy", "scipy", "ot",
+                                                         "matplotlib", "PIL", "tqdm"})
+print(len(commands), heavy)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True)
+    count, heavy = done.stdout.split(" ", 1)
+    assert int(count) >= 12 and heavy.strip() == "[]", done.stdout
 
 
 def test_version(capsys):

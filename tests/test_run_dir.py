@@ -148,7 +148,7 @@ def test_orphaned_temporary_files_are_removed_at_the_next_start(tmp_path, data_r
 
 
 def test_a_second_ctrl_c_during_a_checkpoint_write_finishes_the_write(tmp_path, data_root,
-                                                                      monkeypatch, capsys):
+                                                                      monkeypatch, request):
     write = trainer_module.save_checkpoint
 
     def interrupted_write(state, path):  # Ctrl-C again while the file is being written
@@ -158,6 +158,10 @@ def test_a_second_ctrl_c_during_a_checkpoint_write_finishes_the_write(tmp_path, 
         return write(state, path)
 
     monkeypatch.setattr(trainer_module, "save_checkpoint", interrupted_write)
+    # Python's own Ctrl-C handler, whatever this process inherited: a shell starts background
+    # jobs (`make test &`) with SIGINT ignored, and a second Ctrl-C then has nothing to abort
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     config = tiny_config(train={"max_steps": 30, "checkpoint_every": 1000})
     trainer = Trainer(config, tmp_path, data_root=data_root, callbacks=[InterruptAt(15)])
     with pytest.raises(KeyboardInterrupt):

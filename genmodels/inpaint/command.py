@@ -9,30 +9,32 @@ import inspect
 import json
 import math
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from genmodels.errors import InputError
-from genmodels.inpaint import ALL_METHODS, FAMILIES, family, inpainting_method, net_evaluations
-from genmodels.inpaint.denoising import JUMP_LENGTH, RESAMPLE, STEP_SIZE
-from genmodels.inpaint.masks import MASK_KINDS
-from genmodels.inpaint.methods import METHODS
-from genmodels.models import Model
-from genmodels.models.denoising import DenoisingModel
-from genmodels.progress import progress, tick_on_forward
+from genmodels.inpaint.options import (
+    DEFAULT_METHODS,
+    FINAL,
+    FINALS,
+    FLAGS,
+    JUMP_LENGTH,
+    MASK_KINDS,
+    OPTIONS,
+    RESAMPLE,
+    STEP_SIZE,
+)
 
-OPTIONS = {"map": ("steps",), "pseudo_gibbs": ("steps", "final"), "mwg": ("steps", "final"),
-           "importance": ("k", "final"), "repaint": ("steps", "jump_length", "resample"),
-           "replace": ("steps",), "dps": ("steps", "step_size")}
-FLAGS = {"steps": "--steps", "final": "--final", "k": "--proposals",
-         "jump_length": "--jump-length", "resample": "--resample", "step_size": "--step-size"}
-FINAL = "mean"  # what the VAE samplers show on missing pixels unless --final says otherwise
+if TYPE_CHECKING:  # torch loads only when a command runs
+    from torch import nn
+
+    from genmodels.models import Model
 
 
 def decoder_passes(method: str, options: dict, n: int) -> int:
     """About how many decoder calls ``method`` makes on ``n`` images (the progress bar's
     total): one per chain step, per chunk of importance samples."""
+    from genmodels.inpaint.methods import METHODS
+
     defaults = {name: p.default for name, p in inspect.signature(METHODS[method]).parameters.items()
                 if p.default is not inspect.Parameter.empty}
     values = defaults | options
@@ -49,6 +51,9 @@ def decoder_passes(method: str, options: dict, n: int) -> int:
 def forward_passes(model: Model, method: str, options: dict, n: int) -> tuple[int, nn.Module]:
     """The progress bar's total for ``method`` on ``n`` images and the module whose forward
     calls advance it: a diffusion or flow model's net, a VAE's decoder."""
+    from genmodels.inpaint.denoising import net_evaluations
+    from genmodels.models.denoising import DenoisingModel
+
     if isinstance(model, DenoisingModel):
         return net_evaluations(model, method, options), model.net
     return decoder_passes(method, options, n), model.decoder
@@ -84,10 +89,14 @@ def _format(value: float | None, digits: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from genmodels import classifier, load
     from genmodels.inpaint import (
+        family,
         fifteen_digits_figure,
         held_out_images,
+        inpainting_method,
         inpainting_metrics,
         make_mask,
         run_inpainting,
@@ -95,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     from genmodels.io import SHIPPED_CLASSIFIERS
     from genmodels.models import VAE
     from genmodels.plots import run_name
+    from genmodels.progress import progress, tick_on_forward
 
     model = load(args.checkpoint)
     try:
@@ -166,12 +176,12 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     from genmodels.cli import add_renamed, non_negative_int, output_path, positive_int
 
-    defaults = ", ".join(f"{kind.default} for {kind.name}" for kind in FAMILIES)
+    defaults = ", ".join(f"{method} for {name}" for name, method in DEFAULT_METHODS.items())
     p = sub.add_parser("inpaint", help="erase pixels of test digits and complete them")
     p.add_argument("checkpoint", help="final.pt, run directory or export folder of a VAE, a "
                                       "diffusion or a flow-matching model")
     p.add_argument("--mask", default="top", help=f"one of {', '.join(MASK_KINDS)}")
-    p.add_argument("--method", choices=sorted(ALL_METHODS),
+    p.add_argument("--method", choices=sorted(OPTIONS),
                    help=f"completion method (docs/inpainting.md; default: {defaults})")
     p.add_argument("--n", type=positive_int, default=15, help="test digits")
     p.add_argument("--samples", type=positive_int, default=8, help="completions per digit")
@@ -183,7 +193,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                help="importance: proposals resampled from (default: the "
                                     "method's; was --k)")
     add_renamed(p, "--k", proposals)
-    p.add_argument("--final", choices=["mean", "sample"],
+    p.add_argument("--final", choices=FINALS,
                    help="pseudo_gibbs, mwg, importance: show the likelihood's mean or a draw "
                         f"on missing pixels (default: {FINAL})")
     p.add_argument("--jump-length", type=positive_int, metavar="J",

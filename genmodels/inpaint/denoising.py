@@ -35,13 +35,11 @@ from torch import Tensor
 
 from genmodels.errors import InputError
 from genmodels.inpaint.methods import chains, check_positive, complete, with_codes
+from genmodels.inpaint.options import JUMP_LENGTH, RESAMPLE, STEP_SIZE
 from genmodels.models import Diffusion, FlowMatching
 from genmodels.models.denoising import DenoisingModel
 from genmodels.schedulers import DDPMScheduler, NoiseSchedule, Scheduler
 
-JUMP_LENGTH = 10  # RePaint's j and r: the paper's j = r = 10 (with 250 steps)
-RESAMPLE = 10
-STEP_SIZE = 0.5  # DPS's ζ per step (see flow_dps; not tuned on a trained MNIST flow)
 DATA_RANGE = (-1.0, 1.0)  # images train in the symmetric view
 
 

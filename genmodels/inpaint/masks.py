@@ -19,9 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-HALVES = ("top", "bottom", "left", "right")
-QUADRANTS = ("quadrants1", "quadrants2", "quadrants3")
-MASK_KINDS = (*HALVES, *QUADRANTS, "center", "random:P", "rectangles", "png:PATH")
+from genmodels.inpaint.options import HALVES, MASK_KINDS, QUADRANTS
+
 RECTANGLES_PER_IMAGE = 3
 
 

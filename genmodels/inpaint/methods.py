@@ -26,9 +26,9 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution, Independent
 
+from genmodels.inpaint.options import FINALS
 from genmodels.models import VAE, vae
 
-FINALS = ("sample", "mean")
 STARTS = ("black", "noise")
 
 

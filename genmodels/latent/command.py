@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 import inspect
 
-import torch
-
 from genmodels.errors import InputError
-from genmodels.progress import progress, tick_on_optimizer_step
 
 TOOLS = ("interpolate", "traverse", "map", "scatter", "arithmetic", "quantize")
 ENCODE_BATCH = 1000
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from genmodels import classifier, load
     from genmodels.data import load_images, to_unit
     from genmodels.latent import (
@@ -28,10 +27,11 @@ def run(args: argparse.Namespace) -> int:
         scatter_codes,
         traverse,
     )
-    from genmodels.latent.quantize import quantize
+    from genmodels.latent.quantization import quantize
     from genmodels.latent.tools import MAP_SPAN, TRAVERSE_SPAN
     from genmodels.models import LatentVariableModel
     from genmodels.plots import run_name
+    from genmodels.progress import progress, tick_on_optimizer_step
 
     model = load(args.checkpoint)
     if not isinstance(model, LatentVariableModel):

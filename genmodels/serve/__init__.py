@@ -8,10 +8,9 @@ the 15-digit game, over a small JSON API (docs/serve.md).
 The page's HTML, script and style ship in ``genmodels/serve/static``; it needs no network.
 """
 
-from __future__ import annotations
+from genmodels.lazy import lazy_exports
 
-from genmodels.serve.command import service_for
-from genmodels.serve.server import ApiServer
-from genmodels.serve.service import InpaintingService, RequestError
-
-__all__ = ["ApiServer", "InpaintingService", "RequestError", "service_for"]
+EXPORTS = {"genmodels.serve.command": ("service_for",), "genmodels.serve.server": ("ApiServer",),
+           "genmodels.serve.service": ("InpaintingService", "RequestError")}
+__getattr__, __dir__ = lazy_exports(__name__, EXPORTS)  # torch loads when first used
+__all__ = sorted(name for names in EXPORTS.values() for name in names)

@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from genmodels.errors import InputError
-from genmodels.serve.server import ApiServer
-from genmodels.serve.service import MAX_SAMPLES, InpaintingService
+from genmodels.serve.limits import MAX_SAMPLES
+
+if TYPE_CHECKING:  # torch loads only when the command runs
+    from genmodels.serve.service import InpaintingService
 
 
 def service_for(checkpoint: str | Path, data_root: str | None = None,
                 max_samples: int = MAX_SAMPLES) -> InpaintingService:
-    """The :class:`InpaintingService` of a checkpoint or run directory: its model, its run's
-    held-out images in [0, 1] with their labels, and the shipped classifier of its dataset
-    when one reads its images. InputError for a model that cannot inpaint images."""
+    """The :class:`~genmodels.serve.service.InpaintingService` of a checkpoint or run
+    directory: its model, its run's held-out images in [0, 1] with their labels, and the
+    shipped classifier of its dataset when one reads its images. InputError for a model that
+    cannot inpaint images."""
     from genmodels import classifier, load
     from genmodels.data import to_unit
     from genmodels.data.build import TOY_DATASETS, dataset_tensors
     from genmodels.inpaint import family
     from genmodels.io import SHIPPED_CLASSIFIERS
+    from genmodels.serve.service import InpaintingService
 
     model = load(checkpoint)
     try:
@@ -41,6 +46,8 @@ def service_for(checkpoint: str | Path, data_root: str | None = None,
 
 
 def run(args: argparse.Namespace) -> int:
+    from genmodels.serve.server import ApiServer
+
     service = service_for(args.checkpoint, args.data_root, args.max_samples)
     try:
         server = ApiServer(service, args.host, args.port, verbose=args.verbose)

@@ -19,12 +19,12 @@ from torch import Tensor
 
 from genmodels.errors import InputError
 from genmodels.inpaint import family, inpaint, inpainting_method, make_mask
-from genmodels.inpaint.command import FINAL, OPTIONS
 from genmodels.inpaint.metrics import ImageClassifier
+from genmodels.inpaint.options import FINAL, OPTIONS
 from genmodels.models import Model
+from genmodels.serve.limits import MAX_SAMPLES
 from genmodels.utils import seed_everything
 
-MAX_SAMPLES = 64  # completions per request: more would hold the server for minutes
 MAX_STEPS = 1000  # iterations of a method
 GAME_DIGITS = 15  # the course's "15 digits to guess"
 GAME_SAMPLES = 8  # completions per digit behind the model's guess
@@ -214,7 +214,7 @@ METHOD_OPTIONS = {"steps": (int, 1, MAX_STEPS), "k": (int, 1, 100_000),
 
 def method_options(request: dict, method: str) -> dict:
     """The options of ``request`` for inpainting ``method`` (see
-    :data:`genmodels.inpaint.command.OPTIONS`), checked, with the command line's defaults."""
+    :data:`genmodels.inpaint.options.OPTIONS`), checked, with the command line's defaults."""
     given = {name: request[name] for name in METHOD_OPTIONS if request.get(name) is not None}
     foreign = [name for name in given if name not in OPTIONS[method]]
     if foreign:
