@@ -30,12 +30,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import time
 from pathlib import Path
 
 import torch
-from common import ROOT, write_between_markers
+from common import ROOT, published_outputs, train_from_scratch, write_between_markers
 
 from genmodels.config import load_config
 from genmodels.data import load_images
@@ -44,7 +42,6 @@ from genmodels.models.conditional import per_class_labels
 from genmodels.pipelines.run_evaluation import samples_from_checkpoint
 from genmodels.pipelines.sample_metrics import as_8bit
 from genmodels.plots import save_image_grid
-from genmodels.train import Trainer
 
 MODELS = {"cvae": "configs/cvae_mnist.toml", "cgan": "configs/cgan_mnist.toml"}
 LABELS = {"cvae": "CVAE (Sohn et al. 2015)", "cgan": "cGAN, projection discriminator",
@@ -53,17 +50,6 @@ CLASSES = 10
 TARGET = 0.99  # classifier accuracy on the samples of each class, and overall
 OWN_RESULTS = ROOT / "docs" / "results" / "conditional_mnist.json"
 GRID_PER_CLASS = 10
-
-
-def train(config, out: Path, data_root: str | None) -> tuple[Trainer, dict]:
-    """Train from scratch into ``out`` (removed first); the trainer and its wall and CPU
-    minutes."""
-    shutil.rmtree(out, ignore_errors=True)
-    wall, cpu = time.perf_counter(), time.process_time()
-    trainer = Trainer(config, out, data_root=data_root)
-    trainer.fit()
-    return trainer, {"wall_minutes": round((time.perf_counter() - wall) / 60, 2),
-                     "cpu_minutes": round((time.process_time() - cpu) / 60, 2)}
 
 
 def per_class_numbers(samples: torch.Tensor, labels: torch.Tensor, test_labels: torch.Tensor,
@@ -102,9 +88,8 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "conditional_mnist")
     parser.add_argument("--data-root")
     args = parser.parse_intermixed_args()
-    own = args.results.resolve() == OWN_RESULTS.resolve()
-    doc = ROOT / "docs" / "conditional.md" if own else args.results.with_suffix(".md")
-    figures = ROOT / "samples" / "conditional" if own else args.runs / "figures"
+    doc, figures = published_outputs(args.results, OWN_RESULTS, "conditional.md", "conditional",
+                                     args.runs)
 
     results = json.loads(args.results.read_text()) if args.results.exists() else {}
     runs = results.setdefault("runs", {})
@@ -120,7 +105,7 @@ def main() -> None:
     for name in args.models:
         config = load_config(ROOT / MODELS[name], ["train.progress=false", *args.overrides])
         out = args.runs / name
-        trainer, timing = train(config, out, args.data_root)
+        trainer, timing = train_from_scratch(config, out, args.data_root)
         samples = samples_from_checkpoint(out / "final.pt", len(labels), seed=0, labels=labels)
         grid = torch.cat([samples[labels == y][:GRID_PER_CLASS] for y in range(CLASSES)])
         save_image_grid(grid, figures / f"{name}_mnist.png", nrow=GRID_PER_CLASS,

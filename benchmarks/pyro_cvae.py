@@ -49,18 +49,15 @@ import argparse
 import json
 import math
 import os
-import shutil
-import time
 from pathlib import Path
 
 import torch
-from common import ROOT, write_between_markers
+from common import ROOT, published_outputs, train_from_scratch, write_between_markers
 
 from genmodels import load
 from genmodels.config import load_config
 from genmodels.data import load_images, to_unit
 from genmodels.plots import save_image_grid
-from genmodels.train import Trainer
 
 CONFIG = "configs/pyro_cvae_mnist.toml"
 PYRO_CVAE = {1: 71.8, 2: 51.0, 3: 24.2}  # nats, the tutorial's "CVAE (Monte Carlo)" row
@@ -124,9 +121,8 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "pyro_cvae")
     parser.add_argument("--data-root")
     args = parser.parse_intermixed_args()
-    own = args.results.resolve() == OWN_RESULTS.resolve()
-    doc = ROOT / "docs" / "conditional.md" if own else args.results.with_suffix(".md")
-    figures = ROOT / "samples" / "conditional" if own else args.runs / "figures"
+    doc, figures = published_outputs(args.results, OWN_RESULTS, "conditional.md", "conditional",
+                                     args.runs)
 
     results = json.loads(args.results.read_text()) if args.results.exists() else {}
     runs = results.setdefault("runs", {})
@@ -135,12 +131,7 @@ def main() -> None:
         config = load_config(ROOT / CONFIG, [f"model.condition=quadrants{q}",
                                              "train.progress=false", *args.overrides])
         out = args.runs / f"q{q}"
-        shutil.rmtree(out, ignore_errors=True)
-        wall, cpu = time.perf_counter(), time.process_time()
-        trainer = Trainer(config, out, data_root=args.data_root)
-        trainer.fit()
-        timing = {"wall_minutes": round((time.perf_counter() - wall) / 60, 2),
-                  "cpu_minutes": round((time.process_time() - cpu) / 60, 2)}
+        trainer, timing = train_from_scratch(config, out, args.data_root)
         model = load(out / "final.pt")
         torch.manual_seed(args.seed)
         record = {"quadrants": q, "config": CONFIG, "overrides": args.overrides,

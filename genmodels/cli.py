@@ -185,8 +185,8 @@ def _accuracy(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     model = load(args.checkpoint) if args.checkpoint else classifier(args.dataset)
     if not isinstance(model, Classifier):
-        raise InputError(f"{args.checkpoint} holds a {model.kind}; accuracy needs a classifier "
-                         "(a run of [model] kind = \"classifier\")")
+        raise InputError(f"{args.checkpoint} holds a {model.description}; accuracy needs a "
+                         "classifier (a run of [model] kind = \"classifier\")")
     test = load_images(args.dataset, "test", args.data_root)
     if model.input_shape != tuple(test.images.shape[1:]):
         raise InputError(f"{args.checkpoint} classifies images of shape {model.input_shape}; "
@@ -255,7 +255,7 @@ def _sample(args: argparse.Namespace) -> int:
                          "the samples themselves")
     model = load(args.checkpoint)
     if not isinstance(model, Sampler):
-        raise InputError(f"{args.checkpoint} holds a {model.kind}, which cannot sample")
+        raise InputError(f"{args.checkpoint} holds a {model.description}, which cannot sample")
     n, labels, nrow = _sample_labels(args, model)
     samples = draw_samples(model, n, args.seed, steps=args.steps, labels=labels)  # as evaluate
     if suffix in ARRAY_SUFFIXES:  # (N, C, H, W) float32 in [0, 1], or (N, 2) points

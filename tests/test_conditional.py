@@ -224,7 +224,14 @@ def test_masked_cvae_trains_and_is_no_sampler(tmp_path, data_root, capsys):
     assert numbers["cond_nll"] <= numbers["nelbo"] + 1  # the tighter bound, up to noise
     assert (tmp_path / "run" / "figures" / "completions_0000003.png").is_file()
     assert main(["sample", str(tmp_path / "run"), "--out", str(tmp_path / "x.png")]) == 2
-    assert "cannot sample" in capsys.readouterr().err
+    assert "holds a vae conditioned on observed pixels (MaskedCVAE), which cannot sample" \
+        in capsys.readouterr().err
+
+
+def test_messages_name_a_conditional_model_by_what_it_is(runs, capsys):
+    assert main(["latent", "interpolate", str(runs / "cvae")]) == 2
+    assert "holds a class-conditional vae (CVAE); latent tools need a VAE" \
+        in capsys.readouterr().err  # not "holds a vae; ... need a VAE"
 
 
 # --- resume, the command line, old checkpoints ------------------------------------------------

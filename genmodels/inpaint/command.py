@@ -110,10 +110,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         family(model)
     except TypeError:
-        raise InputError(f"{args.checkpoint} holds a {model.kind}; inpainting needs a VAE, a "
-                         "diffusion or a flow-matching model") from None
+        raise InputError(f"{args.checkpoint} holds a {model.description}; inpainting needs a "
+                         "VAE, a diffusion or a flow-matching model") from None
     if len(model.input_shape) != 3:
-        raise InputError(f"{args.checkpoint} holds a {model.kind} model of points "
+        raise InputError(f"{args.checkpoint} holds a {model.description} model of points "
                          f"{model.input_shape}; inpainting needs images")
     method = inpainting_method(model, args.method)  # the default of the model's kind if None
     options = method_options(args, method)

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = load(args.checkpoint)
     if not isinstance(model, LatentVariableModel):
-        raise InputError(f"{args.checkpoint} holds a {model.kind}; latent tools need a VAE")
+        raise InputError(f"{args.checkpoint} holds a {model.description}; latent tools need a VAE")
     oracle = classifier() if args.tool == "quantize" else None  # fail early if tampered
     test = load_images(model.run_config.data.name.replace("stacked_mnist", "mnist"), "test",
                        args.data_root)

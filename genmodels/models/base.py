@@ -56,6 +56,7 @@ class Model(nn.Module):
 
     kind: ClassVar[str]
     Config: ClassVar[type]
+    title: ClassVar[str | None] = None  # how messages name it, when its kind alone is vague
     # metric name -> its unit, for the y labels of metrics.png (over genmodels.plots.UNITS)
     metric_units: ClassVar[dict[str, str]] = {}
     point_nets: ClassVar[tuple[str, ...]] = ()  # config.net values that model points (d,)
@@ -71,6 +72,11 @@ class Model(nn.Module):
             raise ConfigError(f"model kind {self.kind!r} takes {what}, but the data gives "
                               f"examples of shape {self.input_shape}; choose data that fits "
                               "(see data.name)")
+
+    @property
+    def description(self) -> str:
+        """What error messages call the model: "vae", or "class-conditional vae (CVAE)"."""
+        return f"{self.title} ({type(self).__name__})" if self.title else self.kind
 
     @classmethod
     def default_input_shape(cls, config: Any) -> tuple[int, ...]:

@@ -284,6 +284,8 @@ class CVAE(ConditionalVAEBase, ConditionalSampler):
     one-hot, the prior N(0, I) or (``prior_net``) p(z | y). ``sample(n, labels=y)`` draws
     p(x | y)'s likelihood mean at prior codes."""
 
+    title = "class-conditional vae"
+
     def __init__(self, config: VAEConfig, input_shape: Sequence[int] | None = None) -> None:
         super().__init__(config, input_shape)
         self.num_classes = config.num_classes
@@ -339,6 +341,8 @@ class MaskedCVAE(ConditionalVAEBase):
     of the fixed mask ``model.condition`` (genmodels.inpaint.masks) and -1 on the missing ones
     (the Pyro tutorial's input), and p(x | z, c) is a likelihood of the missing pixels only
     (its output). Not a sampler: it completes images (:meth:`complete`)."""
+
+    title = "vae conditioned on observed pixels"
 
     def __init__(self, config: VAEConfig, input_shape: Sequence[int] | None = None) -> None:
         super().__init__(config, input_shape)
@@ -418,6 +422,8 @@ class ConditionalGAN(GAN, ConditionalSampler):
     ``spectral_norm``, as in the paper's code). The fakes of a step are drawn with the labels
     of its real batch, so each critic update compares real and fake examples of the same
     classes. Everywhere the GAN passes ``cells`` (the conditions), these are the labels."""
+
+    title = "class-conditional gan"
 
     def __init__(self, config: GANConfig, input_shape: Sequence[int] | None = None) -> None:
         super().__init__(config, input_shape)

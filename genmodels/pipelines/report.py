@@ -62,7 +62,7 @@ def write_report(run: str | Path, data_root: str | None = None, seed: int = 0,
     run = Path(run)
     model = load(run)
     if not isinstance(model, LatentVariableModel):
-        raise InputError(f"{run} holds a {model.kind}; the report needs a VAE")
+        raise InputError(f"{run} holds a {model.description}; the report needs a VAE")
     classifier()  # its weights are checked (sha256) before any work rather than after
     images, labels = held_out_images(model.run_config.data, root=data_root, seed=seed)
     samples = model.sample(64, torch.Generator().manual_seed(seed))

@@ -167,7 +167,7 @@ def samples_from_checkpoint(path: str | Path, n: int, seed: int = 0, batch_size:
 
     model = load(path, device)
     if not isinstance(model, Sampler):
-        raise InputError(f"{path} holds a {model.kind}, which cannot sample")
+        raise InputError(f"{path} holds a {model.description}, which cannot sample")
     return draw_samples(model, n, seed, batch_size, steps, labels).clamp(0, 1)
 
 
@@ -298,7 +298,7 @@ def _check_applies(chosen: list[Metric], applies: dict[str, bool], source: str |
     if not names:
         return
     if not isinstance(model, Sampler):
-        raise InputError(f"{source} holds a {model.kind}, which cannot sample; only "
+        raise InputError(f"{source} holds a {model.description}, which cannot sample; only "
                          f"{', '.join(m for m, e in ALL_METRICS.items() if e.needs == 'model')} "
                          "applies")
     if dataset in TOY_DATASETS:

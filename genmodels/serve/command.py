@@ -30,11 +30,11 @@ def service_for(checkpoint: str | Path, data_root: str | None = None,
     try:
         family(model)
     except TypeError:
-        raise InputError(f"{checkpoint} holds a {model.kind}; the page inpaints with a VAE, a "
-                         "diffusion or a flow-matching model") from None
+        raise InputError(f"{checkpoint} holds a {model.description}; the page inpaints with a "
+                         "VAE, a diffusion or a flow-matching model") from None
     data = model.run_config.data
     if len(model.input_shape) != 3 or data.name in TOY_DATASETS:
-        raise InputError(f"{checkpoint} holds a {model.kind} of points {model.input_shape}; "
+        raise InputError(f"{checkpoint} holds a {model.description} of points {model.input_shape}; "
                          "the page needs a model of images")
     _, held_out = dataset_tensors(data, data_root, 0)
     images = to_unit(held_out[0])
