@@ -12,7 +12,12 @@ and the best of ``--repeats`` is kept. Results go to docs/results/trainer_speed.
 
 - ``mlp_classifier``: configs/mnist_mlp.toml (784-512-256-10, dropout 0.2), target >= 2x;
 - ``vae``: configs/vae_mnist.toml (the pytorch/examples VAE 784-400-20, batch 128) on grey
-  levels as in the example, target >= 2.5x.
+  levels as in the example, target >= 2.5x; and pythae's ``TrainingPipeline`` on the same nets
+  (pythae 0.1.2, benchmark-only: ``pip install pythae==0.1.2``; ``--no-pythae`` skips it).
+
+Beside each time: the FLOP bound (the linear layers' training FLOPs at the measured sgemm
+peak of a 2048² product) and the time of those matrix products alone at their real shapes,
+the floor of any loop with this BLAS.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import torch.nn.functional as F
 from torchvision import datasets, transforms
 
 from genmodels.config import Config, load_config
-from genmodels.data import resolve_data_root
+from genmodels.data import load_images, resolve_data_root
 from genmodels.models import MODELS
 from genmodels.train import Trainer
 
@@ -83,6 +88,52 @@ def trainer_epoch(config: Config) -> float:
         return time.perf_counter() - start
 
 
+def pythae_epoch(config: Config) -> float:
+    """One epoch of pythae's ``TrainingPipeline`` (pythae 0.1.2, a benchmark-only dependency)
+    on our VAE's encoder and decoder, the same batch size, Adam and learning rate: pythae's
+    VAE with its summed binary cross-entropy (on the decoder's sigmoid, as pythae's decoders
+    output means) and closed-form KL; the data in memory as a float tensor in [0, 1]. Times the
+    pipeline call, setup and final save included, as ``trainer_epoch`` times ``fit()``."""
+    from pythae.models import VAE as PythaeVAE
+    from pythae.models import VAEConfig as PythaeVAEConfig
+    from pythae.models.base.base_utils import ModelOutput
+    from pythae.models.nn import BaseDecoder, BaseEncoder
+    from pythae.pipelines import TrainingPipeline
+    from pythae.trainers import BaseTrainerConfig
+
+    torch.manual_seed(0)
+    ours = MODELS[config.kind](config.model)
+
+    class Encoder(BaseEncoder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = ours.encoder
+
+        def forward(self, x: torch.Tensor) -> ModelOutput:
+            mu, log_var = self.net(x).chunk(2, dim=1)
+            return ModelOutput(embedding=mu, log_covariance=log_var)
+
+    class Decoder(BaseDecoder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = ours.decoder
+
+        def forward(self, z: torch.Tensor) -> ModelOutput:
+            return ModelOutput(reconstruction=torch.sigmoid(self.net(z)))
+
+    images = load_images("mnist", "train").images.float().div_(255)  # (60000, 1, 28, 28)
+    model = PythaeVAE(PythaeVAEConfig(input_dim=(1, 28, 28), latent_dim=config.model.latent_dim,
+                                      reconstruction_loss="bce"),
+                      encoder=Encoder(), decoder=Decoder())
+    with tempfile.TemporaryDirectory() as out:
+        pipeline = TrainingPipeline(model=model, training_config=BaseTrainerConfig(
+            output_dir=out, num_epochs=1, per_device_train_batch_size=config.train.batch_size,
+            learning_rate=config.train.lr, optimizer_cls="Adam", no_cuda=True))
+        start = time.perf_counter()
+        pipeline(train_data=images)
+        return time.perf_counter() - start
+
+
 def sgemm_peak(n: int = 2048, repeats: int = 10) -> float:
     """Measured float32 matrix-multiply throughput of this machine, GFLOP/s."""
     a, b = torch.randn(n, n), torch.randn(n, n)
@@ -93,6 +144,29 @@ def sgemm_peak(n: int = 2048, repeats: int = 10) -> float:
         torch.mm(a, b)
         best = min(best, time.perf_counter() - start)
     return 2 * n**3 / best / 1e9
+
+
+def gemm_epoch(model: torch.nn.Module, batch_size: int, steps: int) -> float:
+    """Seconds of the matrix products alone of ``steps`` training steps (those counted by
+    :func:`linear_training_flops`, at their real shapes): the floor of an epoch with this BLAS,
+    below which no loop can go however little else it does."""
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    weights = [torch.randn(m.out_features, m.in_features) for m in layers]
+    inputs = [torch.randn(batch_size, m.in_features) for m in layers]
+    grads = [torch.randn(batch_size, m.out_features) for m in layers]
+
+    def step() -> None:
+        for i, (w, x, g) in enumerate(zip(weights, inputs, grads, strict=True)):
+            torch.mm(x, w.t())  # forward
+            torch.mm(g.t(), x)  # weight gradient
+            if i:
+                torch.mm(g, w)  # input gradient (none for the data)
+
+    step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return time.perf_counter() - start
 
 
 def linear_training_flops(model: torch.nn.Module, batch_size: int) -> int:
@@ -108,6 +182,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="*", default=list(CASES))
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--no-pythae", action="store_true",
+                        help="skip pythae's TrainingPipeline (pip install pythae==0.1.2)")
     args = parser.parse_args()
 
     out = ROOT / "docs" / "results" / "trainer_speed.json"
@@ -116,13 +192,16 @@ def main() -> None:
     for name in args.cases:
         file, overrides, loss_fn, target = CASES[name]
         config = load_config(ROOT / "configs" / file, [*COMMON, *overrides])
-        reference, ours = [], []
+        reference, ours, pythae, gemm = [], [], [], []
+        steps = 60_000 // config.train.batch_size
+        net = MODELS[config.kind](config.model)
         for _ in range(args.repeats):
             reference.append(reference_epoch(config, loss_fn))
             ours.append(trainer_epoch(config))
-        steps = 60_000 // config.train.batch_size
-        flops = linear_training_flops(MODELS[config.kind](config.model),
-                                      config.train.batch_size) * steps
+            if name == "vae" and not args.no_pythae:
+                pythae.append(pythae_epoch(config))
+            gemm.append(gemm_epoch(net, config.train.batch_size, steps))
+        flops = linear_training_flops(net, config.train.batch_size) * steps
         gflops = flops / min(ours) / 1e9
         results[name] = {
             "config": f"configs/{file} {' '.join(overrides)}".strip(),
@@ -131,8 +210,15 @@ def main() -> None:
             "speedup": round(min(reference) / min(ours), 2), "target": target,
             "trainer_gflops": round(gflops, 1), "sgemm_peak_gflops": round(peak, 1),
             "fraction_of_peak": round(gflops / peak, 3),
+            "flop_bound_seconds": round(flops / peak / 1e9, 3),
+            "gemm_only_seconds": round(min(gemm), 3),
+            "gemm_only_fraction_of_peak": round(flops / min(gemm) / 1e9 / peak, 3),
             "all_reference_seconds": [round(t, 2) for t in reference],
             "all_trainer_seconds": [round(t, 2) for t in ours],
+            **({"pythae_seconds": round(min(pythae), 2),
+                "speedup_vs_pythae": round(min(pythae) / min(ours), 2),
+                "pythae_target": 2.0,
+                "all_pythae_seconds": [round(t, 2) for t in pythae]} if pythae else {}),
             "batch_size": config.train.batch_size, "steps": steps,
             "machine": f"{platform.processor() or platform.machine()}, "
                        f"{torch.get_num_threads()} threads, torch {torch.__version__}",
@@ -142,7 +228,10 @@ def main() -> None:
               f"Trainer {r['trainer_seconds']:.2f} s per epoch -> {r['speedup']:.2f}x "
               f"(target >= {target}x); Trainer {r['trainer_gflops']:.1f} GFLOP/s = "
               f"{100 * r['fraction_of_peak']:.0f}% of the measured sgemm peak "
-              f"{peak:.1f} GFLOP/s", flush=True)
+              f"{peak:.1f} GFLOP/s (FLOP bound {r['flop_bound_seconds']:.2f} s; the products "
+              f"alone at these shapes {r['gemm_only_seconds']:.2f} s)"
+              + (f"; pythae TrainingPipeline {r['pythae_seconds']:.2f} s -> "
+                 f"{r['speedup_vs_pythae']:.2f}x (target >= 2x)" if pythae else ""), flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
 
