@@ -29,7 +29,7 @@ tutorial's MLP widths (500-500 ReLU) and z of 200; a prior net p(z|c) on the con
 the recognition net on the image and c, the generation net on z and c. Differences: no
 baseline net (the tutorial trains one first and feeds its prediction of the missing pixels,
 frozen, to the prior net beside x; ours sees x alone); the generation net also sees c (the
-tutorial's sees z alone); training uses the closed-form KL and a fixed number of epochs, with
+tutorial's sees z alone); training uses the closed-form KL and a fixed 50 epochs, with
 no early stopping on the test set (the tutorial stops when its test loss has not improved for
 3 epochs). Beside the tutorial's estimator we report the importance-sampled -log p(y|x) with
 ``--k`` draws of q (tighter: lower than the bound). Details we are unsure of: the tutorial's
