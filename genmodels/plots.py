@@ -17,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 GRID_FONT = 8  # points: titles and labels of image grids
@@ -112,12 +113,30 @@ def _to_display(images: Tensor) -> Tensor:
     return x.clamp(0, 1).permute(0, 2, 3, 1)
 
 
+def tile_images(images: Tensor, nrow: int = 8, padding: int = 2,
+                pad_value: float = 0.0) -> Tensor:
+    """(3, H', W') canvas of images (N, C, H, W), C = 1 or 3, tiled ``nrow`` per row with
+    ``padding`` pixels of ``pad_value`` around each tile: the layout of
+    ``torchvision.utils.make_grid`` (tests/test_figures.py checks it), without importing
+    torchvision, which takes seconds (it loads torch._dynamo)."""
+    n, channels, height, width = images.shape
+    images = images.expand(-1, 3, -1, -1) if channels == 1 else images
+    cols = min(nrow, n)
+    rows = -(-n // cols)
+    step_y, step_x = height + padding, width + padding
+    canvas = torch.full((3, rows * step_y + padding, cols * step_x + padding), pad_value,
+                        dtype=images.dtype)
+    for i, image in enumerate(images):
+        r, c = divmod(i, cols)
+        canvas[:, r * step_y + padding:(r + 1) * step_y,
+               c * step_x + padding:(c + 1) * step_x] = image
+    return canvas
+
+
 def _grid(images: Tensor, nrow: int, pad: int, pad_value: float) -> np.ndarray:
     """(H', W', 3) canvas in [0, 1] of images (N, C, H, W) tiled ``nrow`` per row."""
-    from torchvision.utils import make_grid
-
-    return make_grid(_to_display(images).permute(0, 3, 1, 2), nrow=nrow, padding=pad,
-                     pad_value=pad_value).permute(1, 2, 0).numpy()
+    return tile_images(_to_display(images).permute(0, 3, 1, 2), nrow, pad,
+                       pad_value).permute(1, 2, 0).numpy()
 
 
 def canvas_figure(canvas: np.ndarray, tile: Sequence[int], pad: int, *, title: str | None = None,
@@ -187,11 +206,11 @@ def save_image_grid(images: Tensor, out_path: str | Path, nrow: int = 8, *,
     raw grid, one pixel per pixel."""
     if title is None and row_labels is None and col_labels is None and xlabel is None \
             and ylabel is None:
-        from torchvision.utils import save_image
+        from PIL import Image
 
+        canvas = _grid(images, nrow, 2, 0.5)  # (H', W', 3) in [0, 1], rounded as save_image
         Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-        save_image(_to_display(images).permute(0, 3, 1, 2), out_path, nrow=nrow, padding=2,
-                   pad_value=0.5)
+        Image.fromarray((canvas * 255 + 0.5).clip(0, 255).astype(np.uint8)).save(out_path)
         return Path(out_path)
     fig, _ = canvas_figure(_grid(images, nrow, 2, 0.5), images.shape[-2:], 2, title=title,
                            row_labels=row_labels, col_labels=col_labels, xlabel=xlabel,

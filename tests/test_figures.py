@@ -267,3 +267,18 @@ def test_sample_inpaint_and_report_figures(vae_run, data_root, tmp_path, drawn, 
     assert len(rows) == 4 and all(" → " in row for row in rows)
     assert cols[0] == "start" and cols[-1] == "end" and len(cols) == 10
     assert "Metropolis-within-Gibbs" in title(drawn["inpainting.png"])
+
+
+@pytest.mark.parametrize("n, nrow, channels, padding", [(2, 8, 1, 2), (7, 3, 1, 2),
+                                                        (16, 8, 3, 0), (5, 5, 3, 4)])
+def test_tile_images_lays_out_as_torchvision_make_grid(n, nrow, channels, padding):
+    """(make_grid returns a single image unpadded; tile_images keeps one layout for any N, so
+    that the labels of canvas_figure land on their tiles.)"""
+    from torchvision.utils import make_grid
+
+    from genmodels.plots import tile_images
+
+    images = torch.rand(n, channels, 6, 5)
+    torch.testing.assert_close(tile_images(images, nrow, padding, 0.5),
+                               make_grid(images, nrow=nrow, padding=padding, pad_value=0.5),
+                               rtol=0, atol=0)

@@ -17,7 +17,7 @@ def inpainting_canvas(inputs: Tensor, mask: Tensor, completions: Tensor,
     """RGB canvas (3, H', W') in [0, 1]: row i holds ``inputs[i]`` with its missing pixels
     (``mask`` 0) grey, the completions ``completions[i]`` (S, C, H, W), then ``truth[i]``.
     Images in [-1, 1] (told by the truth having negative values) are mapped to [0, 1]."""
-    from torchvision.utils import make_grid
+    from genmodels.plots import tile_images
 
     n, samples = completions.shape[:2]
     tiles = torch.cat([inputs[:, None], completions, truth[:, None]], dim=1)
@@ -27,7 +27,7 @@ def inpainting_canvas(inputs: Tensor, mask: Tensor, completions: Tensor,
     tiles = tiles.clamp(0, 1).expand(-1, -1, 3, -1, -1).clone()  # (n, S + 2, 3, H, W)
     missing = (mask.detach().cpu() == 0).expand(-1, 3, -1, -1)
     tiles[:, 0][missing] = MISSING_GREY
-    return make_grid(tiles.flatten(0, 1), nrow=samples + 2, padding=PADDING, pad_value=1.0)
+    return tile_images(tiles.flatten(0, 1), nrow=samples + 2, padding=PADDING, pad_value=1.0)
 
 
 def fifteen_digits_figure(inputs: Tensor, mask: Tensor, completions: Tensor, truth: Tensor,
