@@ -72,7 +72,7 @@ class ConvNet(nn.Module):
         net = copy.deepcopy(self).eval().requires_grad_(False)
         net.conv = nn.Sequential(*_folded(list(net.conv)))
         net.fc = nn.Sequential(*_folded(list(net.fc)))
-        net.head = nn.Sequential(*(m for m in net.head if not isinstance(m, nn.Dropout)))
+        net.head = nn.Sequential(*_folded(list(net.head)))
         net.channels_last = True
         return net.to(memory_format=torch.channels_last)
 
