@@ -104,21 +104,24 @@ def steps_for(sampler: str, nfe: int) -> int:
 
 
 def measure(model: DenoisingModel, sampler: str, nfe: int, n: int, seed: int,
-            test: torch.Tensor) -> dict:
-    """The metrics of ``n`` samples drawn with ``sampler`` at ``nfe`` evaluations, with the
-    sampling wall and CPU seconds per 1,000 images."""
+            test: torch.Tensor, metrics: list[str] = METRICS, batch_size: int = 100) -> dict:
+    """The ``metrics`` of ``n`` samples drawn with ``sampler`` at ``nfe`` evaluations,
+    ``batch_size`` at a time, with the sampling wall and CPU seconds per 1,000 images."""
     steps = steps_for(sampler, nfe)
     wall, cpu = time.perf_counter(), time.process_time()
     with sampling_with(model, sampler):
-        samples = draw_samples(model, n, seed, batch_size=100, steps=steps).clamp(0, 1)
+        samples = draw_samples(model, n, seed, batch_size=batch_size, steps=steps).clamp(0, 1)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    report = evaluate_samples(samples, test, METRICS, n=n, seed=0)
-    prdc = {k: round(report["prdc"][k], 4) for k in ("precision", "recall", "density",
-                                                     "coverage")}
+    report = evaluate_samples(samples, test, metrics, n=n, seed=0)
+    numbers = {"fid": round(report["fid"]["value"], 3)}
+    if "modes" in metrics:
+        numbers.update(kl=round(report["modes"]["kl_to_uniform"], 5),
+                       classes=report["modes"]["modes_covered"])
+    if "prdc" in metrics:
+        numbers.update({k: round(report["prdc"][k], 4)
+                        for k in ("precision", "recall", "density", "coverage")})
     return {"sampler": sampler, "nfe": steps * (2 if sampler == "heun" else 1), "steps": steps,
-            "n": n, "seed": seed, "fid": round(report["fid"]["value"], 3),
-            "kl": round(report["modes"]["kl_to_uniform"], 5),
-            "classes": report["modes"]["modes_covered"], **prdc,
+            "n": n, "seed": seed, **numbers,
             "seconds_per_1000": round(wall * 1000 / n, 1),
             "cpu_seconds_per_1000": round(cpu * 1000 / n, 1),
             "threads": torch.get_num_threads()}
