@@ -275,6 +275,26 @@ def package(session: Session, runs: Path, models: dict, device: str) -> None:
             tar.add(runs / run / "checkpoint.pt", f"{run}/checkpoint.pt")
 
 
+def quality_of_exports(session: Session, folder: Path, runs: list[str], device: str,
+                       seeds: int) -> None:
+    """``--exports FOLDER --quality ddpm:100 euler:100 ...``: the quality section alone, on
+    the export folders FOLDER/diffusion_mnist and FOLDER/flow_mnist (the exports of a session
+    before), with each sampler:NFE given, seeds 0 .. ``seeds`` − 1."""
+    test = reference_images("mnist-test")
+    kinds = {"ddpm": "diffusion_mnist", "ddim": "diffusion_mnist", "euler": "flow_mnist",
+             "heun": "flow_mnist"}
+    models = {run: load(folder / run, device=device) for run in set(kinds.values())}
+    for seed in range(seeds):
+        for entry in runs:
+            sampler, nfe = entry.split(":")
+            if session.left() < 20:
+                session.skip(f"quality/{sampler}/nfe{nfe}/seed{seed}")
+                continue
+            session.record(f"quality/{sampler}/nfe{nfe}/seed{seed}", measure(
+                models[kinds[sampler]], sampler, int(nfe), 10_000, seed, test,
+                batch_size=1000))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -282,6 +302,10 @@ def main() -> None:
     parser.add_argument("--train-seconds", type=float, default=270)
     parser.add_argument("--data-root", default=os.environ.get("GENMODELS_DATA"))
     parser.add_argument("--smoke", action="store_true", help="tiny, on whatever device there is")
+    parser.add_argument("--exports", type=Path, help="only the quality of these exports")
+    parser.add_argument("--quality", nargs="+", default=["ddpm:100", "euler:100"],
+                        help="with --exports: sampler:NFE entries")
+    parser.add_argument("--seeds", type=int, default=3, help="with --exports")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -292,6 +316,9 @@ def main() -> None:
         "cpus": os.cpu_count(), "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
         "tf32_cudnn": torch.backends.cudnn.allow_tf32})
     torch.set_num_threads(min(8, os.cpu_count() or 1))
+    if args.exports:
+        quality_of_exports(session, args.exports, args.quality, device, args.seeds)
+        return
 
     speed(session, device, args.data_root, args.smoke)
     runs = Path(tempfile.mkdtemp(prefix="gpu-runs-"))

@@ -55,6 +55,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto (CUDA if available) | cpu | cuda | cuda:1 ...
     amp: bool = False  # autocast: float16 + grad scaling on CUDA, bfloat16 on the CPU
+    deterministic: bool = True  # CUDA: deterministic cuDNN kernels, so that a resumed run is
+    #                             bit-identical; false lets cuDNN pick (and autotune) faster ones
     ema: float = 0.0  # decay of an exponential moving average of the weights; 0 = off
     ema_warmup: bool = False  # decay min(ema, (1 + n) / (10 + n)) at update n (diffusers'
     #                           warm-up): short runs do not keep the initial weights

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import InterruptAt, assert_identical, metric_lines, tiny_config, weights
+from conftest import (
+    InterruptAt,
+    assert_identical,
+    assert_resume_is_bit_identical,
+    metric_lines,
+    tiny_config,
+    weights,
+)
 from torch import nn
 
 from genmodels import load
@@ -45,6 +52,18 @@ def test_float16_amp_trains_with_a_gradient_scaler_and_resumes_bit_identically(t
     resumed.fit()
     assert_identical(final, weights(tmp_path / "part" / "final.pt"))
     assert metric_lines(tmp_path / "full") == metric_lines(tmp_path / "part")
+
+
+@pytest.mark.parametrize("kind", ["diffusion", "flow_matching"])
+def test_convolutional_runs_resume_bit_identically_on_cuda(tmp_path, data_root, kind):
+    """train.deterministic (the default) picks deterministic cuDNN kernels: the U-Net's
+    convolutions and upsampling, EMA and noise on the GPU, resumed after a Ctrl-C."""
+    config = tiny_config(model={"kind": kind, **TINY_UNET},
+                         data={"view": "symmetric", "subset": 256, "validation": True,
+                               "validation_size": 64},
+                         train={"device": "cuda", "epochs": 2, "ema": 0.9, "batch_size": 32})
+    assert_resume_is_bit_identical(config, tmp_path, data_root, interrupt_at=5)
+    assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
 
 
 def test_cuda_training_matches_cpu(tmp_path, data_root):

@@ -56,6 +56,30 @@ def torchrun(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return run
 
 
+def kill_processes_naming(folder: Path) -> None:
+    """SIGKILL every process whose command line holds ``folder``, and wait until they are gone
+    (zombies count as gone: the OS has closed their files, so their run lock is free)."""
+    mine = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(folder) in (proc / "cmdline").read_text():
+                os.kill(int(proc.name), signal.SIGKILL)
+                mine.append(proc)
+        except (OSError, ProcessLookupError):
+            pass
+    for proc in mine:
+        while proc.exists() and "zombie" not in _state(proc):
+            time.sleep(0.01)
+
+
+def _state(proc: Path) -> str:
+    try:
+        return next(line for line in (proc / "status").read_text().splitlines()
+                    if line.startswith("State:")).lower()
+    except (OSError, StopIteration):
+        return "zombie"
+
+
 def gan_ring(**train) -> dict:
     return {"model": {"kind": "gan", "net": "mlp", "hidden": [16], "latent_dim": 4},
             "data": {"name": "ring", "toy_size": 4096},
@@ -94,7 +118,8 @@ def test_ddp_resume_after_sigkill_is_bit_identical(tmp_path, data_root):
     while not checkpoint.exists() and killed.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     time.sleep(0.2)
-    os.killpg(killed.pid, signal.SIGKILL)  # torchrun and both workers at once
+    os.killpg(killed.pid, signal.SIGKILL)  # torchrun, and the workers wherever torchrun put
+    kill_processes_naming(tmp_path / "killed")  # them (since torch 2.14: sessions of their own)
     killed.wait()
     assert killed.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     state = load_checkpoint(checkpoint)

@@ -65,15 +65,16 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore the RNGs saved by :func:`rng_state`."""
+    """Restore the RNGs saved by :func:`rng_state`, from tensors on any device (a checkpoint
+    loaded onto the GPU holds them there; the generators take CPU tensors)."""
     torch.set_rng_state(state["torch"].cpu())
     n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"],
+    np.random.set_state(("MT19937", n["keys"].cpu().numpy().astype(np.uint32), n["pos"],
                          n["has_gauss"], n["cached_gauss"]))
     version, internal, gauss = random.getstate()
-    random.setstate((version, tuple(int(v) for v in state["python"]), gauss))
+    random.setstate((version, tuple(state["python"].cpu().tolist()), gauss))
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def _python_state_to_tensor(state: tuple) -> torch.Tensor:

@@ -99,6 +99,9 @@ class Trainer:
         # is the single-process one), so noise, dropout and latent draws differ across ranks;
         # the model is the same everywhere after the broadcast below.
         seed_everything(rank_seed(t.seed, self.rank))
+        if self.device.type == "cuda":  # cuDNN's default kernels may add in any order
+            torch.backends.cudnn.deterministic = t.deterministic
+            torch.backends.cudnn.benchmark = not t.deterministic
 
         self.data = data or build_data(config.data, t.batch_size, root=data_root, seed=t.seed,
                                        rank=self.rank, world_size=self.world_size)
