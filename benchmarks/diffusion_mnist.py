@@ -185,7 +185,7 @@ def training_record(run: Path) -> dict:
             "command": TRAIN_COMMANDS.get(run.name, "")}
 
 
-def quality_table(runs: dict) -> str:
+def quality_table(runs: dict, seconds_digits: int = 0) -> str:
     lines = ["| kind | sampler | NFE | seeds | n | FID | class KL (nats) | classes | precision "
              "| recall | density | coverage | s / 1000 images |", "|" + "---|" * 13]
     for kind in KINDS:
@@ -206,18 +206,19 @@ def quality_table(runs: dict) -> str:
                      f"{first['n']} | {stat('fid', 2)} | {stat('kl', 4)} | "
                      f"{min(r['classes'] for r in rows)} | {stat('precision', 3)} | "
                      f"{stat('recall', 3)} | {stat('density', 3)} | {stat('coverage', 3)} | "
-                     f"{stat('seconds_per_1000', 0)} |")
+                     f"{stat('seconds_per_1000', seconds_digits)} |")
     return "\n".join(lines)
 
 
-def curve_table(runs: dict, nfes: list[int]) -> str:
+def curve_table(runs: dict, nfes: list[int], seconds_digits: int = 0) -> str:
     lines = ["| sampler | " + " | ".join(f"NFE {n}" for n in nfes) + " |",
              "|---|" + "---|" * len(nfes)]
     for sampler in SAMPLERS:
         cells = []
         for nfe in nfes:
             r = runs.get(f"curve/{sampler}/nfe{nfe}")
-            cells.append(f"{r['fid']:.2f} ({r['seconds_per_1000']:.0f} s)" if r else "")
+            cells.append(f"{r['fid']:.2f} ({r['seconds_per_1000']:.{seconds_digits}f} s)"
+                         if r else "")
         lines.append(f"| {sampler} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -277,7 +278,9 @@ def plot_curve(runs: dict, nfes: list[int], path: Path) -> None:
     ax.set_yscale("log")
     ticks = sorted({r["nfe"] for key, r in runs.items() if key.startswith("curve/")})
     ax.set_xticks(ticks)
-    ax.set_yticks([5, 10, 20, 50, 100])
+    fids = [r["fid"] for key, r in runs.items() if key.startswith("curve/")]
+    ax.set_yticks([t for t in (1, 2, 5, 10, 20, 50, 100, 200)
+                   if min(fids) / 1.5 <= t <= max(fids) * 1.5])
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_formatter(ScalarFormatter())
         axis.set_minor_formatter(NullFormatter())

@@ -40,8 +40,8 @@ import time
 from pathlib import Path
 
 import torch
-from common import ROOT
-from diffusion_mnist import measure, steps_for
+from common import ROOT, write_between_markers
+from diffusion_mnist import curve_table, measure, plot_curve, quality_table, steps_for
 
 from genmodels import load
 from genmodels.config import load_config
@@ -52,7 +52,7 @@ from genmodels.models.ode_likelihood import bits_per_dim_of
 from genmodels.pipelines.run_evaluation import draw_samples
 from genmodels.pipelines.sample_metrics import reference_images
 from genmodels.plots import read_metrics, save_image_grid
-from genmodels.train import load_checkpoint
+from genmodels.train import load_checkpoint, save_checkpoint
 
 RUNS = {"diffusion_mnist": "configs/diffusion_mnist.toml",
         "flow_mnist": "configs/flow_mnist.toml",
@@ -295,9 +295,81 @@ def quality_of_exports(session: Session, folder: Path, runs: list[str], device: 
                 batch_size=1000))
 
 
+KINDS = {"diffusion_mnist": "diffusion", "flow_mnist": "flow_matching"}
+TITLES = {"diffusion_mnist": "DDPM (cosine, ε), 50 DDIM steps",
+          "flow_mnist": "flow matching, 25 Heun steps (NFE 50)",
+          "flow_stacked_mnist": "Stacked MNIST: flow matching, 25 Heun steps"}
+
+
+def report(results_file: Path, runs: Path) -> None:
+    """``--report RESULTS --runs RUNS``: ship RUNS/<run>/checkpoint.pt (the checkpoints of a
+    session, unpacked) to samples/checkpoints/<run>/ with the measured numbers and titled
+    samples to samples/diffusion/, draw samples/diffusion/fid_vs_nfe.png and write the
+    ``gpu-session`` tables of docs/diffusion.md."""
+    results = json.loads(results_file.read_text())
+    for run in RUNS:
+        record = results[f"training/{run}"]
+        source = runs / run / "checkpoint.pt"
+        state = load_checkpoint(source)
+        train = state["config"]["train"]  # the run as one reproduces it: the steps reached
+        if train.get("max_steps") != record["steps"]:  # (a constant learning rate: the same)
+            train.update(max_steps=record["steps"], device="auto")
+            save_checkpoint(state, source)
+        numbers = {"held-out loss": record["test_loss"], "GPU minutes (H200)":
+                   record["wall_minutes"]}
+        if (quality := results.get(f"quality/{run}/seed0")):
+            numbers[f"FID (10,000 samples, {quality['sampler']} NFE {quality['nfe']}, MNIST "
+                    "CNN features)"] = quality["fid"]
+        if (stacked := results.get(f"stacked/{run}/seed0")):
+            numbers["Stacked MNIST modes (of 1000), KL (26,000 samples, NFE 20)"] = \
+                f"{stacked['modes']}, {stacked['kl']}"
+        folder = export_model(Path(os.path.relpath(source)),
+                              Path(os.path.relpath(ROOT / "samples" / "checkpoints" / run)),
+                              numbers, force=True)
+        with torch.no_grad():
+            samples = load(folder).sample(64, torch.Generator().manual_seed(0))
+        save_image_grid(samples, ROOT / "samples" / "diffusion" / f"{run}.png",
+                        title=f"{TITLES[run]}: 64 samples (EMA weights, seed 0)")
+    curve = {key: r for key, r in results.items() if key.startswith("curve/")}
+    nfes = sorted({r["nfe"] for r in curve.values() if r["sampler"] != "heun"})
+    plot_curve(curve, nfes, ROOT / "samples" / "diffusion" / "fid_vs_nfe.png")
+    quality = {f"quality/{KINDS[run]}/{seed}": r for key, r in results.items()
+               if key.startswith("quality/") and (run := key.split("/")[1]) in KINDS
+               and (seed := key.split("/")[2])}
+    training = "\n".join(f"- `{r['command']}`: {r['steps']} steps, {r['wall_minutes']} min on "
+                         f"the H200 (three runs sharing it), held-out loss {r['test_loss']}"
+                         for key, r in results.items() if key.startswith("training/"))
+    likelihood = ["| kind | test images | bits/dim | standard error | solver (NFE) | seconds |",
+                  "|---|---|---|---|---|---|"]
+    likelihood += [f"| {KINDS[key.split('/')[1]]} | {r['n']} | {r['bits_per_dim']:.3f} | "
+                   f"{r['standard_error']:.3f} | RK45, rtol {r['rtol']} ({r['nfe']:.0f}) | "
+                   f"{r['seconds']} |" for key, r in results.items()
+                   if key.startswith("likelihood/")]
+    stacked = results.get("stacked/flow_stacked_mnist/seed0")
+    speed = results["speed"]
+    write_between_markers(ROOT / "docs" / "diffusion.md", "\n".join([
+        training, "", "Samples from the EMA weights against the 10,000 test images "
+        "(the last column: H200 seconds per 1,000 images, batch 1000):", "",
+        quality_table(quality, seconds_digits=1), "",
+        f"FID against NFE ({next(iter(curve.values()))['n']} samples, seed 0; in brackets "
+        "the H200 seconds per 1,000 images):", "", curve_table(curve, nfes, seconds_digits=1), "",
+        "Bits per dimension (dequantized 8-bit test images, one Rademacher probe):", "",
+        *likelihood, "",
+        f"Stacked MNIST (flow matching, heun NFE {stacked['nfe']}, {stacked['n']} samples): "
+        f"**{stacked['modes']} / 1000 modes, KL {stacked['kl']}**." if stacked else "", "",
+        f"H200 speed: a Trainer step of the U-Net {speed['unet_b128_fp32'] * 1e3:.1f} ms at "
+        f"batch 128 and {speed['unet_b256_fp32'] * 1e3:.1f} ms at batch 256 (float32; "
+        f"float16 AMP {speed['unet_b128_amp'] * 1e3:.1f} and "
+        f"{speed['unet_b256_amp'] * 1e3:.1f} ms); sampling "
+        f"{speed['unet_sampling_images_per_second_nfe20_b1000']:.0f} images/s at NFE 20.",
+        "", f"`python benchmarks/gpu_session.py --out OUT --budget {results['budget_seconds']:.0f}"
+        " --train-seconds 270` on the GPU, then `python benchmarks/gpu_session.py --report "
+        "docs/results/gpu_session.json --runs runs/gpu` here"]), "gpu-session")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path)
     parser.add_argument("--budget", type=float, default=540, help="wall seconds in all")
     parser.add_argument("--train-seconds", type=float, default=270)
     parser.add_argument("--data-root", default=os.environ.get("GENMODELS_DATA"))
@@ -306,7 +378,12 @@ def main() -> None:
     parser.add_argument("--quality", nargs="+", default=["ddpm:100", "euler:100"],
                         help="with --exports: sampler:NFE entries")
     parser.add_argument("--seeds", type=int, default=3, help="with --exports")
+    parser.add_argument("--report", type=Path, help="a session's results.json: ship and write")
+    parser.add_argument("--runs", type=Path, help="with --report: the unpacked checkpoints")
     args = parser.parse_args()
+    if args.report:
+        report(args.report, args.runs)
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     session = Session(args.out, args.budget)
