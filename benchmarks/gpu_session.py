@@ -78,10 +78,14 @@ class Session:
         (self.out / "results.json").write_text(json.dumps(self.results, indent=1))
         print(f"[{time.perf_counter() - self.start:6.1f} s] {key}: {value}", flush=True)
 
-    def skip(self, what: str) -> None:
+    def has_time(self, what: str, seconds: float) -> bool:
+        """Whether ``seconds`` are left for ``what``; if not, it is recorded as skipped."""
+        if self.left() >= seconds:
+            return True
         self.results["skipped"].append(what)
         print(f"[{time.perf_counter() - self.start:6.1f} s] skipped {what}: too little time left",
               flush=True)
+        return False
 
 
 def step_seconds(config_file: str, overrides: list[str], steps: int, data_root: str) -> float:
@@ -114,8 +118,7 @@ def speed(session: Session, device: str, data_root: str, smoke: bool) -> None:
         cases = {name: case for name, case in cases.items() if "unet" not in name}
     numbers = {}
     for name, (file, overrides) in cases.items():
-        if session.left() < 400 and not smoke:
-            session.skip(f"speed/{name}")
+        if not (smoke or session.has_time(f"speed/{name}", 400)):
             continue
         numbers[name] = round(step_seconds(file, [*base, *overrides], steps, data_root), 5)
     unet = load_config(ROOT / "configs/diffusion_mnist.toml").model
@@ -209,10 +212,7 @@ def evaluate(session: Session, runs: Path, device: str, smoke: bool) -> dict:
     batch = 100 if smoke else 1000
     for seed in range(3):
         for run in ("diffusion_mnist", "flow_mnist"):
-            if run not in models:
-                continue
-            if session.left() < 120:
-                session.skip(f"quality/{run}/seed{seed}")
+            if run not in models or not session.has_time(f"quality/{run}/seed{seed}", 120):
                 continue
             model = models[run]
             session.record(f"quality/{run}/seed{seed}", measure(
@@ -229,10 +229,7 @@ def evaluate(session: Session, runs: Path, device: str, smoke: bool) -> dict:
                 "seconds": round(time.perf_counter() - wall, 1)})
     test_uint8 = test.mul(255).round().to(torch.uint8)
     for run in ("diffusion_mnist", "flow_mnist"):
-        if run not in models:
-            continue
-        if session.left() < 90:
-            session.skip(f"likelihood/{run}")
+        if run not in models or not session.has_time(f"likelihood/{run}", 90):
             continue
         wall = time.perf_counter()
         numbers = bits_per_dim_of(models[run], test_uint8[:50 if smoke else 1000], probes=1,
@@ -243,17 +240,13 @@ def evaluate(session: Session, runs: Path, device: str, smoke: bool) -> dict:
             "standard_error": round(numbers["standard_error"], 4), "n": numbers["n"],
             "nfe": numbers["nfe"], "solver": "rk45", "rtol": 1e-5, "probes": 1,
             "seconds": round(time.perf_counter() - wall, 1)})
-    for nfe in (5, 10, 20, 50, 100, 250):
-        for run, samplers in CURVE.items():
-            for sampler in samplers:
-                if run not in models:
-                    continue
-                if session.left() < 45:
-                    session.skip(f"curve/{sampler}/nfe{nfe}")
-                    continue
-                session.record(f"curve/{sampler}/nfe{nfe}", measure(
-                    models[run], sampler, nfe, 200 if smoke else 2000, 0, test,
-                    metrics=["fid"], batch_size=batch))
+    curve = [(nfe, run, sampler) for nfe in (5, 10, 20, 50, 100, 250)
+             for run, samplers in CURVE.items() if run in models for sampler in samplers]
+    for nfe, run, sampler in curve:
+        if session.has_time(f"curve/{sampler}/nfe{nfe}", 45):
+            session.record(f"curve/{sampler}/nfe{nfe}", measure(
+                models[run], sampler, nfe, 200 if smoke else 2000, 0, test, metrics=["fid"],
+                batch_size=batch))
     return models
 
 
@@ -287,8 +280,7 @@ def quality_of_exports(session: Session, folder: Path, runs: list[str], device: 
     for seed in range(seeds):
         for entry in runs:
             sampler, nfe = entry.split(":")
-            if session.left() < 20:
-                session.skip(f"quality/{sampler}/nfe{nfe}/seed{seed}")
+            if not session.has_time(f"quality/{sampler}/nfe{nfe}/seed{seed}", 20):
                 continue
             session.record(f"quality/{sampler}/nfe{nfe}/seed{seed}", measure(
                 models[kinds[sampler]], sampler, int(nfe), 10_000, seed, test,

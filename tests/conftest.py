@@ -82,6 +82,15 @@ def assert_resume_is_bit_identical(config: Config, folder: Path, data_root: str,
     assert metric_lines(folder / "full") == metric_lines(folder / "part")
 
 
+def first_linear_output_dtypes(model: torch.nn.Module) -> set[torch.dtype]:
+    """The set, filled as the model runs, of the dtypes its first ``nn.Linear`` outputs: under
+    autocast the low-precision one, outside it float32."""
+    dtypes: set[torch.dtype] = set()
+    first = next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
+    first.register_forward_hook(lambda module, inputs, output: dtypes.add(output.dtype))
+    return dtypes
+
+
 def metric_lines(run: Path) -> list[dict]:
     """The records of ``run/metrics.jsonl`` without their wall-clock ``time``."""
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

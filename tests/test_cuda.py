@@ -10,11 +10,11 @@ from conftest import (
     InterruptAt,
     assert_identical,
     assert_resume_is_bit_identical,
+    first_linear_output_dtypes,
     metric_lines,
     tiny_config,
     weights,
 )
-from torch import nn
 
 from genmodels import load
 from genmodels.metrics import embed_images
@@ -31,9 +31,7 @@ def test_float16_amp_trains_with_a_gradient_scaler_and_resumes_bit_identically(t
     config = tiny_config(train={"device": "cuda", "amp": True, "epochs": 2})
     full = Trainer(config, tmp_path / "full", data_root=data_root)
     assert full.scaler.is_enabled() and full.amp_dtype == torch.float16
-    first_layer = next(m for m in full.model.modules() if isinstance(m, nn.Linear))
-    dtypes = set()
-    first_layer.register_forward_hook(lambda module, inputs, output: dtypes.add(output.dtype))
+    dtypes = first_linear_output_dtypes(full.model)
     full.fit()
     assert dtypes == {torch.float16, torch.float32}  # training under autocast, evaluation not
     final = weights(tmp_path / "full" / "final.pt")

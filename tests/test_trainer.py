@@ -12,7 +12,15 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-from conftest import ROOT, InterruptAt, assert_identical, metric_lines, tiny_config, weights
+from conftest import (
+    ROOT,
+    InterruptAt,
+    assert_identical,
+    first_linear_output_dtypes,
+    metric_lines,
+    tiny_config,
+    weights,
+)
 from torch import nn
 
 import genmodels
@@ -53,9 +61,7 @@ def test_ctrl_c_saves_and_resume_is_bit_identical(tmp_path, data_root):
 def test_cpu_amp_trains_in_bfloat16_and_resumes_bit_identically(tmp_path, data_root):
     config = tiny_config(train={"amp": True, "epochs": 2})
     full = Trainer(config, tmp_path / "full", data_root=data_root)
-    first_layer = next(m for m in full.model.modules() if isinstance(m, nn.Linear))
-    dtypes = set()
-    first_layer.register_forward_hook(lambda module, inputs, output: dtypes.add(output.dtype))
+    dtypes = first_linear_output_dtypes(full.model)
     full.fit()
     assert dtypes == {torch.bfloat16, torch.float32}  # training under autocast, evaluation not
     amp_weights = weights(tmp_path / "full" / "final.pt")
