@@ -73,6 +73,7 @@ from genmodels.plots import read_metrics, save_image_grid
 
 RESULTS = ROOT / "docs" / "results" / "diffusion_mnist.json"
 KINDS = {"diffusion": "diffusion_mnist", "flow_matching": "flow_mnist"}  # kind: run folder
+DEFAULT_RUNS = ROOT / "runs"
 TRAIN_COMMANDS = {  # as run: stopped (Ctrl-C) near step 850, resumed with a shorter budget;
     # trained before train.ema_warmup existed (now on in the configs): false reproduces them
     run: f"OMP_NUM_THREADS=1 genmodels train configs/{run}.toml --out runs/{run} train.epochs=7 "
@@ -176,13 +177,15 @@ def ship(runs: Path, checkpoints: Path, figures: Path, results: dict, ema: bool)
 
 def training_record(run: Path) -> dict:
     """How the run trained: steps, wall minutes (the metrics log's last time), the final
-    held-out loss, the command."""
+    held-out loss, the command (``TRAIN_COMMANDS`` for the CPU runs under ``runs/``; runs
+    trained elsewhere, such as the GPU session's, keep theirs in their own results)."""
     records = list(read_metrics(run / "metrics.jsonl"))
     held_out = [r["eval/loss"] for r in records if "eval/loss" in r]
     return {"run": relative(run), "steps": records[-1]["step"],
             "wall_minutes": round(records[-1]["time"] / 60, 1),
             "test_loss": round(held_out[-1], 5) if held_out else None,
-            "command": TRAIN_COMMANDS.get(run.name, "")}
+            "command": TRAIN_COMMANDS[run.name] if run.parent.resolve() == DEFAULT_RUNS
+            else f"trained elsewhere: see {relative(run)}/config.toml"}
 
 
 def quality_table(runs: dict, seconds_digits: int = 0) -> str:
@@ -300,7 +303,7 @@ def main() -> None:
     sections = ["quality", "curve", "likelihood", "inpainting", "ship"]
     parser.add_argument("--sections", nargs="*", default=sections, choices=sections,
                         help="none: only rewrite the tables and the figure")
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs")
+    parser.add_argument("--runs", type=Path, default=DEFAULT_RUNS)
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--n", type=int, default=10_000)
@@ -366,7 +369,7 @@ def main() -> None:
 
     runs = recorded_runs(args.results)
     training = "\n".join(
-        f"- `{r['command']}`: {r['steps']} steps, {r['wall_minutes']} min wall on one thread, "
+        f"- `{r['command']}`: {r['steps']} steps, {r['wall_minutes']} min wall, "
         f"held-out loss {r['test_loss']}" for key, r in sorted(runs.items())
         if key.startswith("training/"))
     command = f"python benchmarks/diffusion_mnist.py --weights {args.weights} " + " ".join(
