@@ -44,3 +44,19 @@ def train_from_scratch(config, out: Path, data_root: str | None = None):
     trainer.fit()
     return trainer, {"wall_minutes": round((time.perf_counter() - wall) / 60, 2),
                      "cpu_minutes": round((time.process_time() - cpu) / 60, 2)}
+
+
+def sgemm_peak(n: int = 2048, repeats: int = 10) -> float:
+    """Measured float32 matrix-multiply throughput of this machine, GFLOP/s."""
+    import time
+
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9

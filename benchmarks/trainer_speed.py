@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from common import sgemm_peak
 from torchvision import datasets, transforms
 
 from genmodels.config import Config, load_config
@@ -132,18 +133,6 @@ def pythae_epoch(config: Config) -> float:
         start = time.perf_counter()
         pipeline(train_data=images)
         return time.perf_counter() - start
-
-
-def sgemm_peak(n: int = 2048, repeats: int = 10) -> float:
-    """Measured float32 matrix-multiply throughput of this machine, GFLOP/s."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e9
 
 
 def gemm_epoch(model: torch.nn.Module, batch_size: int, steps: int) -> float:

@@ -55,6 +55,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto (CUDA if available) | cpu | cuda | cuda:1 ...
     amp: bool = False  # autocast: float16 + grad scaling on CUDA, bfloat16 on the CPU
+    sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch
+    #                               (genmodels.train.distributed.SyncBatchNorm), not each slice
     deterministic: bool = True  # CUDA: deterministic cuDNN kernels, so that a resumed run is
     #                             bit-identical; false lets cuDNN pick (and autotune) faster ones
     ema: float = 0.0  # decay of an exponential moving average of the weights; 0 = off
@@ -231,6 +233,8 @@ def config_from_dict(raw: dict[str, Any], overrides: list[str] = ()) -> Config:
                           "valid sections are: model, data, train")
     model = dict(raw.get("model", {}))
     kind = model.pop("kind", None)
+    if kind not in MODEL_CONFIGS:
+        import genmodels.models  # noqa: F401  (registers every kind; config alone imports none)
     if kind not in MODEL_CONFIGS:
         raise ConfigError(f"[model] kind = {kind!r} is not a model kind; "
                           f"choose one of: {', '.join(sorted(MODEL_CONFIGS))}")

@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,17 @@ def test_every_shipped_config_loads():
     for path in CONFIGS:
         config = load_config(path)
         assert config.kind and config.train.epochs >= 1
+
+
+def test_load_config_alone_knows_every_kind():
+    """A fresh interpreter that imports only genmodels.config reads a config (the model kinds
+    register when genmodels.models is imported; load_config imports it when it must)."""
+    code = ("from genmodels.config import load_config; "
+            f"print(load_config({str(CONFIGS[0])!r}).kind)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).parents[1])
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == load_config(CONFIGS[0]).kind
 
 
 def test_unknown_key_lists_the_valid_keys():

@@ -133,3 +133,85 @@ def test_ddp_resume_after_sigkill_is_bit_identical(tmp_path, data_root):
     for key in ("model", "ema"):
         assert_identical(weights(Path(tmp_path / "straight" / "final.pt"), key),
                          weights(Path(tmp_path / "killed" / "final.pt"), key))
+
+
+# Each rank normalises its half of one seeded batch with SyncBatchNorm, backpropagates a fixed
+# linear loss, and saves what a single process needs to compare with BatchNorm on the whole.
+SYNC_BATCHNORM = '''
+import sys
+import torch
+import torch.distributed as dist
+from genmodels.train.distributed import SyncBatchNorm, convert_sync_batchnorm
+
+dist.init_process_group("gloo")
+rank, out = dist.get_rank(), sys.argv[1]
+x = torch.randn(8, 3, 5, 4, generator=torch.Generator().manual_seed(0)) * 3 + 1
+weights = torch.randn(8, 3, 5, 4, generator=torch.Generator().manual_seed(1))
+net = convert_sync_batchnorm(torch.nn.Sequential(torch.nn.BatchNorm2d(3, momentum=0.3)))
+assert isinstance(net[0], SyncBatchNorm)
+half = x.chunk(2)[rank].clone().requires_grad_()
+y = net(half)
+(y * weights.chunk(2)[rank]).sum().backward()
+torch.save({"y": y.detach(), "input_grad": half.grad, "weight_grad": net[0].weight.grad,
+            "bias_grad": net[0].bias.grad, "state": net[0].state_dict()}, f"{out}/rank{rank}.pt")
+dist.destroy_process_group()
+'''
+
+
+def test_sync_batchnorm_equals_batchnorm_on_the_global_batch(tmp_path):
+    """Two processes with half a batch each, through SyncBatchNorm, give BatchNorm2d's output,
+    input gradients and running statistics on the whole batch; their parameter gradients sum
+    to BatchNorm's (the Trainer then averages them, as the loss is a mean over ranks)."""
+    script = tmp_path / "sync_bn.py"
+    script.write_text(SYNC_BATCHNORM)
+    torchrun(str(script), str(tmp_path))
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
+    x = torch.randn(8, 3, 5, 4, generator=torch.Generator().manual_seed(0)) * 3 + 1
+    weights = torch.randn(8, 3, 5, 4, generator=torch.Generator().manual_seed(1))
+    reference = torch.nn.BatchNorm2d(3, momentum=0.3)
+    x.requires_grad_()
+    y = reference(x)
+    (y * weights).sum().backward()
+    close = {"atol": 1e-5, "rtol": 1e-5}
+    torch.testing.assert_close(torch.cat([r["y"] for r in ranks]), y.detach(), **close)
+    torch.testing.assert_close(torch.cat([r["input_grad"] for r in ranks]), x.grad, **close)
+    torch.testing.assert_close(ranks[0]["weight_grad"] + ranks[1]["weight_grad"],
+                               reference.weight.grad, **close)
+    torch.testing.assert_close(ranks[0]["bias_grad"] + ranks[1]["bias_grad"],
+                               reference.bias.grad, **close)
+    for r in ranks:
+        for key, value in reference.state_dict().items():
+            torch.testing.assert_close(r["state"][key], value, **close)
+
+
+TRAIN_AND_SAVE_STATE = '''
+import sys
+import torch
+from genmodels.config import load_config
+from genmodels.train import Trainer
+
+data_root, config_path = sys.argv[1:]
+out = config_path.removesuffix(".toml")
+trainer = Trainer(load_config(config_path), out, data_root=data_root)
+trainer.fit()
+torch.save(trainer.model.state_dict(), f"{out}/state_rank{trainer.rank}.pt")
+'''
+
+
+def test_trainer_sync_batchnorm_keeps_the_ranks_statistics_equal(tmp_path, data_root):
+    """With train.sync_batchnorm the running statistics of BatchNorm come from the global batch
+    and stay equal on both ranks; without it each rank keeps those of its own slices."""
+    script = tmp_path / "train.py"
+    script.write_text(TRAIN_AND_SAVE_STATE)
+    spread = {}
+    for sync in (False, True):
+        config = tiny_config(model={"batch_norm": True},
+                             train={"max_steps": 3, "sync_batchnorm": sync})
+        path = tmp_path / f"sync{sync}.toml"
+        path.write_text(dump_toml(config))
+        torchrun(str(script), data_root, str(path))
+        states = [torch.load(tmp_path / f"sync{sync}" / f"state_rank{r}.pt") for r in (0, 1)]
+        stats = [k for k in states[0] if k.endswith(("running_mean", "running_var"))]
+        assert stats
+        spread[sync] = max(float((states[0][k] - states[1][k]).abs().max()) for k in stats)
+    assert spread[False] > 1e-3 and spread[True] < 1e-6, spread

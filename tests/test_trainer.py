@@ -24,7 +24,7 @@ from conftest import (
 from torch import nn
 
 import genmodels
-from genmodels.config import dump_toml
+from genmodels.config import ConfigError, dump_toml
 from genmodels.models import Model, Phase, register
 from genmodels.train import (
     Callback,
@@ -33,6 +33,7 @@ from genmodels.train import (
     Trainer,
     load_checkpoint,
 )
+from genmodels.train.distributed import SyncBatchNorm
 
 # Every source of randomness at once: dropout, dynamic binarisation, shuffling, EMA, cosine lr.
 RANDOM_RUN = {"model": {"dropout": 0.2}, "data": {"view": "dynamic_binary"},
@@ -362,3 +363,12 @@ def test_a_run_shorter_than_an_epoch_evaluates_at_its_end(tmp_path, data_root):
     Trainer(config, tmp_path, data_root=data_root).fit()
     evaluations = [r for r in metric_lines(tmp_path) if "eval/accuracy" in r]
     assert [r["step"] for r in evaluations] == [5]
+
+
+def test_sync_batchnorm_needs_a_batchnorm_layer(tmp_path, data_root):
+    with pytest.raises(ConfigError, match="no BatchNorm layer"):
+        Trainer(tiny_config(train={"sync_batchnorm": True}), tmp_path / "run", data_root=data_root)
+    trainer = Trainer(tiny_config(model={"batch_norm": True}, train={"sync_batchnorm": True}),
+                      tmp_path / "bn", data_root=data_root)
+    assert any(isinstance(m, SyncBatchNorm) for m in trainer.model.modules())
+    trainer.fit()  # one process: SyncBatchNorm is BatchNorm

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import tiny_config
-from torch.distributions import MultivariateNormal
+from torch.distributions import Bernoulli, Independent, MultivariateNormal
 
 from genmodels.config import config_from_dict, load_config
 from genmodels.metrics import mmd, radon_sobolev_to_normal, sliced_wasserstein
 from genmodels.models import MODELS, MaskedCVAE, vae
-from genmodels.models.distributions import PointMass
+from genmodels.models.distributions import BernoulliImages, PointMass
 from genmodels.train import NonFiniteLossError, Trainer
 
 CONFIGS = Path(__file__).parents[1] / "configs"
@@ -62,6 +62,28 @@ def test_elbo_terms_match_closed_forms():
     torch.testing.assert_close(losses["kl"], kl.mean())
     torch.testing.assert_close(losses["nelbo"], (bce + kl).mean())  # the true -ELBO
     torch.testing.assert_close(losses["loss"], (bce + 4.0 * kl).mean())
+
+
+@pytest.mark.parametrize("values", ["binary", "grey"])
+def test_bernoulli_images_match_torch_bernoulli(values):
+    """The fast log-density equals torch's Bernoulli (float64) in value and gradient, from
+    logits far below zero to far above (the clamped and the overflow-safe branches)."""
+    generator = torch.Generator().manual_seed(0)
+    for scale in (4.0, 300.0):  # typical decoder logits; beyond ±80 (the stable branch)
+        logits = (torch.randn(3, 5, 1, 28, 28, generator=generator) * scale - 20).requires_grad_()
+        x = torch.rand(5, 1, 28, 28, generator=generator)
+        x = x.round() if values == "binary" else x
+        ours = BernoulliImages(logits).log_prob(x)
+        exact = Independent(Bernoulli(logits=logits.double(), validate_args=False), 3)
+        reference = exact.log_prob(x.double())
+        assert ours.shape == reference.shape == (3, 5)
+        torch.testing.assert_close(ours.double(), reference, atol=2e-3, rtol=1e-6)
+        ours.sum().backward()
+        expected = x.double() - torch.sigmoid(logits.double())  # d/dl of x·l − softplus(l)
+        torch.testing.assert_close(logits.grad.double(), expected.expand_as(logits), atol=1e-6,
+                                   rtol=0)
+        with torch.no_grad():  # the in-place path gives the same numbers
+            torch.testing.assert_close(BernoulliImages(logits).log_prob(x), ours.detach())
 
 
 def test_iwae_bound_by_hand():

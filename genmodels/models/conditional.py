@@ -32,7 +32,7 @@ from torch.distributions import Distribution, Independent, Normal, kl_divergence
 from genmodels.checks import ConfigError
 from genmodels.models.base import Batch, ConditionalSampler, Losses, Model, check_labels
 from genmodels.models.distributions import (
-    bernoulli_images,
+    BernoulliImages,
     draw,
     gaussian_images,
     standard_normal,
@@ -186,7 +186,7 @@ class ConditionalVAEBase(Model):
         inputs = torch.cat([z, v], -1).reshape(-1, z.shape[-1] + v.shape[-1])
         out = self.decoder(inputs).view(*z.shape[:-1], *self.input_shape)
         if self.config.likelihood == "bernoulli":
-            return bernoulli_images(out)
+            return BernoulliImages(out)
         mean = torch.sigmoid(out) if self.config.sigmoid_mean else out
         return gaussian_images(mean, self.log_sigma.exp())
 

@@ -34,8 +34,8 @@ from genmodels.models.base import (
     register,
 )
 from genmodels.models.distributions import (
+    BernoulliImages,
     PointMass,
-    bernoulli_images,
     draw,
     gaussian_images,
     standard_normal,
@@ -43,7 +43,9 @@ from genmodels.models.distributions import (
 from genmodels.nets import decoder, encoder
 from genmodels.utils import check_images
 
-IMAGES_PER_CHUNK = 50_000  # bound on decoded images held at once by log_likelihood
+# decoded images held at once by log_likelihood: 2,000 keep a 784-pixel decoder's activations in
+# the CPU's caches (50,000 were 2.3x slower: benchmarks/likelihood_speed.py, docs/performance.md)
+IMAGES_PER_CHUNK = 2_000
 # the fixed masks of genmodels.inpaint.masks a conditional VAE can condition on (model.condition)
 MASK_CONDITIONS = ("top", "bottom", "left", "right", "quadrants1", "quadrants2", "quadrants3",
                    "center")
@@ -160,7 +162,7 @@ class VAE(Model, LatentVariableModel, LikelihoodModel):
         """p(x|z) for codes (..., latent_dim): event shape (C, H, W), batch shape (...)."""
         out = self.decoder(z.reshape(-1, self.latent_dim)).view(*z.shape[:-1], *self.input_shape)
         if self.config.likelihood == "bernoulli":
-            return bernoulli_images(out)
+            return BernoulliImages(out)
         mean = torch.sigmoid(out) if self.config.sigmoid_mean else out
         return gaussian_images(mean, self.log_sigma.exp())
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from genmodels.config import Config, ConfigError, dump_toml
 from genmodels.data.build import RunData, build_data
@@ -106,6 +107,11 @@ class Trainer:
         self.data = data or build_data(config.data, t.batch_size, root=data_root, seed=t.seed,
                                        rank=self.rank, world_size=self.world_size)
         self.model: Model = MODELS[config.kind](config.model, self.data.shape).to(self.device)
+        if t.sync_batchnorm:
+            if not any(isinstance(m, _BatchNorm) for m in self.model.modules()):
+                raise ConfigError(f"train.sync_batchnorm = true, but this {config.kind} model has "
+                                  "no BatchNorm layer to synchronise; set it to false")
+            dist.convert_sync_batchnorm(self.model)
         self.data.to(self.device)
         self.batches = self.data.train
         self.total_steps = t.max_steps or t.epochs * len(self.batches)
