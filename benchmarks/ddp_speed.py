@@ -14,7 +14,8 @@ that alternate, best of ``--repeats``:
 - ``torch DDP``: the model wrapped in ``DistributedDataParallel`` (25 MB buckets, all-reduce
   overlapped with the backward pass);
 - ``Trainer``: ``Trainer.fit()`` itself under torchrun (the flat all-reduce plus everything fit
-  does: logging, the finite checks, checkpoints), ``train.max_steps = --steps``.
+  does per step: logging, the finite checks), ``train.max_steps = --steps``; its loop time
+  (``Trainer.elapsed``), without the final evaluation and save.
 
 Also ``single process``: the same loop in one process on the whole batch with 2 threads (what
 data parallelism has to beat on this machine). Results: docs/results/ddp_speed.json.
@@ -116,9 +117,8 @@ def worker(args) -> None:
                 torch_dist.broadcast_object_list(out)  # rank 0's folder for every rank
                 trainer = Trainer(config, out[0])
                 torch_dist.barrier()
-                start = time.perf_counter()
                 trainer.fit()
-                times["Trainer"].append(time.perf_counter() - start)
+                times["Trainer"].append(trainer.elapsed)  # the steps, not the final save
                 torch_dist.barrier()
         results[name] = {k: [round(t, 3) for t in v] for k, v in times.items()}
     if rank == 0:

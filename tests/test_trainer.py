@@ -372,3 +372,30 @@ def test_sync_batchnorm_needs_a_batchnorm_layer(tmp_path, data_root):
                       tmp_path / "bn", data_root=data_root)
     assert any(isinstance(m, SyncBatchNorm) for m in trainer.model.modules())
     trainer.fit()  # one process: SyncBatchNorm is BatchNorm
+
+
+def test_channels_last_matches_nchw_and_resumes_bit_identically(tmp_path, data_root):
+    """train.channels_last: the convolutions see NHWC batches and weights, the weights end
+    within float32 rounding of the NCHW run's, and a resume is bit-identical."""
+    sections = {"model": {"kind": "classifier", "net": "cnn", "channels": [4, 8], "hidden": [16]},
+                "train": {"epochs": 1, "channels_last": True}}
+    config = tiny_config(**sections)
+    trainer = Trainer(config, tmp_path / "nhwc", data_root=data_root)
+    seen = []
+    conv = next(m for m in trainer.model.modules() if isinstance(m, nn.Conv2d))
+    conv.register_forward_pre_hook(lambda m, args: seen.append(
+        args[0].is_contiguous(memory_format=torch.channels_last)) if m.training else None)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    trainer.fit()
+    assert seen and all(seen)
+    nhwc = weights(tmp_path / "nhwc" / "final.pt")
+
+    config.train.channels_last = False
+    Trainer(config, tmp_path / "nchw", data_root=data_root).fit()
+    for key, value in weights(tmp_path / "nchw" / "final.pt").items():
+        torch.testing.assert_close(nhwc[key], value, atol=1e-4, rtol=1e-3)
+
+    config.train.channels_last = True
+    Trainer(config, tmp_path / "part", data_root=data_root, callbacks=[InterruptAt(13)]).fit()
+    Trainer(config, tmp_path / "part", data_root=data_root, resume=True).fit()
+    assert_identical(nhwc, weights(tmp_path / "part" / "final.pt"))

@@ -35,7 +35,7 @@ def _shifted_squared_distances(a: Tensor, b: Tensor, b_norms: Tensor) -> Tensor:
     return torch.addmm(b_norms, a, b.T, alpha=-2)
 
 
-def kth_neighbour_radii(x: Tensor, k: int, chunk: int = 2048) -> Tensor:
+def kth_neighbour_radii(x: Tensor, k: int, chunk: int = 1024) -> Tensor:
     """(n,) squared distance from each row of x (n, d) to its k-th nearest other row.
 
     The (k + 1)-th smallest squared distance in the row, the zero self-distance included, as
@@ -83,7 +83,7 @@ def _ball_statistics(real: Tensor, fake: Tensor, real_radii: Tensor, fake_radii:
     return balls_per_fake, None if fake_radii is None else in_fake_ball, covered
 
 
-def prdc(real: Samples, fake: Samples, k: int = 5, chunk: int = 2048) -> dict[str, float]:
+def prdc(real: Samples, fake: Samples, k: int = 5, chunk: int = 1024) -> dict[str, float]:
     """Precision, recall, density and coverage of fake (m, d) against real (n, d) features.
 
     Returns ``{"precision", "recall", "density", "coverage"}`` as floats, the definitions and
@@ -110,7 +110,7 @@ def prdc(real: Samples, fake: Samples, k: int = 5, chunk: int = 2048) -> dict[st
 
 
 def precision_recall(real: Samples, fake: Samples, k: int = 3,
-                     chunk: int = 2048) -> tuple[float, float]:
+                     chunk: int = 1024) -> tuple[float, float]:
     """Improved precision and recall (Kynkäänniemi et al. 2019; k = 3 as in the paper) of fake
     (m, d) against real (n, d) features: (precision, recall), the share of fakes inside the
     real k-NN balls and of reals inside the fake k-NN balls, both in [0, 1]; as ``prdc``
@@ -120,7 +120,7 @@ def precision_recall(real: Samples, fake: Samples, k: int = 3,
 
 
 def density_coverage(real: Samples, fake: Samples, k: int = 5,
-                     chunk: int = 2048) -> tuple[float, float]:
+                     chunk: int = 1024) -> tuple[float, float]:
     """Density and coverage (Naeem et al. 2020; k = 5 as in the paper) of fake (m, d) against
     real (n, d) features: (density, coverage). Density = mean number of real k-NN balls holding
     a fake, over k (about 1 when fake ~ real, unbounded above); coverage = share of real balls

@@ -112,6 +112,8 @@ class Trainer:
                 raise ConfigError(f"train.sync_batchnorm = true, but this {config.kind} model has "
                                   "no BatchNorm layer to synchronise; set it to false")
             dist.convert_sync_batchnorm(self.model)
+        if t.channels_last:
+            self.model.to(memory_format=torch.channels_last)  # conv weights (4-d tensors) NHWC
         self.data.to(self.device)
         self.batches = self.data.train
         self.total_steps = t.max_steps or t.epochs * len(self.batches)
@@ -231,6 +233,9 @@ class Trainer:
     def train_step(self, batch: Batch) -> Losses:
         """One step: every phase runs its ``repeats`` optimiser updates on micro-batches."""
         logged: Losses = {}
+        if self.config.train.channels_last:
+            batch = tuple(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+                          for x in batch)
         for phase in self.phases:
             micro_batches = zip(*(x.chunk(phase.repeats) for x in batch), strict=True)
             for micro in micro_batches:
