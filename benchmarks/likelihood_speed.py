@@ -23,7 +23,6 @@ import platform
 import sys
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 import torch
 from common import ROOT, sgemm_peak
