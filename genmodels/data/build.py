@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
-from genmodels.config import ConfigError, DataConfig
+from genmodels.checks import ConfigError
 from genmodels.data.batches import TensorBatches
 from genmodels.data.files import FileImages, convert_images, images_from_arrays, load_files
 from genmodels.data.images import (
@@ -24,6 +24,9 @@ from genmodels.data.images import (
 )
 from genmodels.data.stacked import stacked_mnist
 from genmodels.data.toy import GaussianMixture2D
+
+if TYPE_CHECKING:  # a type only: data sits below the config layer, which imports models
+    from genmodels.config import DataConfig
 
 IMAGE_DATASETS = ("mnist", "fashion")
 FILE_DATASETS = ("folder", "array")  # your own images at data.path (genmodels.data.files)
