@@ -11,6 +11,7 @@ done, and long commands show a progress bar with a time estimate (:mod:`genmodel
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
@@ -54,6 +55,17 @@ def positive_int(text: str) -> int:
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0 (an index, a seed, or a count where 0 means off)."""
     return _integer(text, 0)
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"should be a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"should be a finite number > 0, got {text}")
+    return value
 
 
 def label_argument(text: str) -> int | str:
@@ -257,7 +269,8 @@ def _sample(args: argparse.Namespace) -> int:
     if not isinstance(model, Sampler):
         raise InputError(f"{args.checkpoint} holds a {model.description}, which cannot sample")
     n, labels, nrow = _sample_labels(args, model)
-    samples = draw_samples(model, n, args.seed, steps=args.steps, labels=labels)  # as evaluate
+    samples = draw_samples(model, n, args.seed, steps=args.steps, labels=labels,  # as evaluate
+                           temperature=args.temperature)
     if suffix in ARRAY_SUFFIXES:  # (N, C, H, W) float32 in [0, 1], or (N, 2) points
         samples = (samples if samples.dim() == 2 else samples.clamp(0, 1)).float()
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -269,6 +282,7 @@ def _sample(args: argparse.Namespace) -> int:
     else:  # a figure titled with what drew it
         how = f", {model.sampler_label(args.steps)}" if isinstance(model, IterativeSampler) \
             else ""
+        how += "" if args.temperature is None else f", temperature {args.temperature:g}"
         title = f"{n} samples of {model.kind} {run_name(args.checkpoint)} (seed {args.seed}{how})"
         if samples.dim() == 2:  # points of a 2-D mixture
             written = scatter_points(samples, args.out, title=title)
@@ -290,7 +304,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     k = args.importance_samples if args.importance_samples is not None else full["k"]
     report = evaluate_source(args.source, args.reference, metrics, n=n, k=k, seed=args.seed,
                              data_root=args.data_root, held_out_examples=n,
-                             features=args.features, steps=args.steps)
+                             features=args.features, steps=args.steps,
+                             temperature=args.temperature)
     print(json.dumps({key: value for key, value in report.items() if key != "modes"}, indent=2))
     for kind in ("note", "warning"):
         for text in report.get(f"{kind}s", []):
@@ -339,11 +354,15 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_steps_argument(command: argparse.ArgumentParser) -> None:
-    """``--steps N``: sampler steps of an IterativeSampler (diffusion, flow matching)."""
+def add_sampler_arguments(command: argparse.ArgumentParser) -> None:
+    """``--steps N``: sampler steps of an IterativeSampler (diffusion, flow matching);
+    ``--temperature T``: that of a TemperedSampler's prior codes (VAEs)."""
     command.add_argument("--steps", type=positive_int,
                          help="sampler steps of a diffusion or flow-matching model (default: "
                               "its model.sample_steps)")
+    command.add_argument("--temperature", type=positive_float,
+                         help="VAEs: draw prior codes z = mu + T sigma eps; below 1 gives more "
+                              "typical, less diverse samples (default: 1, the model itself)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -397,7 +416,7 @@ def parser() -> argparse.ArgumentParser:
                              f"class (implies --label all; default there: {DEFAULT_PER_CLASS})")
     sample.add_argument("--nrow", type=positive_int, default=8, help="images per grid row")
     sample.add_argument("--seed", type=non_negative_int, default=0, help="seeds the draws")
-    add_steps_argument(sample)
+    add_sampler_arguments(sample)
     sample.add_argument("--out", type=output_path, default="samples.png",
                         help=".png grid, or .npy / .pt samples")
     sample.set_defaults(run=_sample)
@@ -438,7 +457,7 @@ def parser() -> argparse.ArgumentParser:
         f"{EVALUATE_QUICK['k']}; {EVALUATE_FULL['k']} with --full; was --k)")
     add_renamed(evaluate, "--k", importance)
     evaluate.add_argument("--seed", type=non_negative_int, default=0, help="seeds the draws")
-    add_steps_argument(evaluate)
+    add_sampler_arguments(evaluate)
     evaluate.add_argument("--out", type=output_path, default="evaluation.json",
                           help="JSON report; a .md summary and a _classes.png go beside it")
     evaluate.add_argument("--data-root", help="data folder (default: $GENMODELS_DATA, then "

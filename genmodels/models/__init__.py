@@ -9,6 +9,7 @@ from genmodels.models.base import (
     Model,
     Phase,
     Sampler,
+    TemperedSampler,
     register,
 )
 from genmodels.models.classifier import Classifier, ClassifierConfig
@@ -23,4 +24,4 @@ __all__ = ["CVAE", "GAN", "IWAE", "MODELS", "VAE", "WAE", "Classifier", "Classif
            "ConditionalGAN", "ConditionalSampler", "Diffusion", "DiffusionConfig", "FlowMatching",
            "FlowMatchingConfig", "GANConfig", "IterativeSampler", "LatentVariableModel",
            "LikelihoodModel", "MaskedCVAE", "Model", "Phase", "RadonSobolevAE", "Sampler",
-           "SlicedWAE", "VampPriorVAE", "register"]
+           "SlicedWAE", "TemperedSampler", "VampPriorVAE", "register"]

@@ -5,13 +5,14 @@ for its parameter groups (one optimiser each) and its training *phases*; evaluat
 are optional hooks. Adding a model kind never means touching the loop.
 
 What a model can do beyond training is declared by the capability classes it inherits
-(:class:`Sampler`, :class:`ConditionalSampler`, :class:`LatentVariableModel`,
-:class:`LikelihoodModel`), and the command line, pipelines and tools ask
-``isinstance(model, Sampler)``, never ``hasattr``.
+(:class:`Sampler`, :class:`IterativeSampler`, :class:`ConditionalSampler`,
+:class:`TemperedSampler`, :class:`LatentVariableModel`, :class:`LikelihoodModel`), and the
+command line, pipelines and tools ask ``isinstance(model, Sampler)``, never ``hasattr``.
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -171,6 +172,27 @@ class ConditionalSampler(Sampler):
                labels: Tensor | None = None) -> Tensor:
         """n samples, the i-th of class ``labels[i]`` (int64 (n,) in [0, num_classes), on the
         model's device); None draws the labels first, from ``generator``."""
+
+
+class TemperedSampler(Sampler):
+    """A sampler that decodes codes of a Gaussian prior and can draw them at a temperature τ:
+    z = μ + τ σ ε (reduced-temperature sampling, Kingma & Dhariwal 2018; the VAE's analogue of
+    the GAN truncation trick). τ < 1 trades diversity for typical samples; τ = 1 samples the
+    model. ``genmodels sample --temperature`` and ``evaluate --temperature`` apply to it only."""
+
+    @abstractmethod
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               temperature: float = 1.0) -> Tensor:
+        """n samples decoded from prior codes drawn at ``temperature`` (> 0)."""
+
+
+def check_temperature(temperature: float) -> float:
+    """``temperature`` as a float, or a ValueError unless it is a finite number > 0."""
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
+            or not math.isfinite(temperature) or temperature <= 0:
+        raise ValueError(f"temperature should be a finite number > 0 (1 samples the model, "
+                         f"below 1 draws more typical samples), got {temperature!r}")
+    return float(temperature)
 
 
 def check_labels(labels: Tensor, n: int, num_classes: int) -> Tensor:

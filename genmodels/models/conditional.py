@@ -30,7 +30,15 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
 from genmodels.checks import ConfigError
-from genmodels.models.base import Batch, ConditionalSampler, Losses, Model, check_labels
+from genmodels.models.base import (
+    Batch,
+    ConditionalSampler,
+    Losses,
+    Model,
+    TemperedSampler,
+    check_labels,
+    check_temperature,
+)
 from genmodels.models.distributions import (
     BernoulliImages,
     draw,
@@ -279,7 +287,7 @@ def _diagonal_gaussian(h: Tensor) -> Independent:
     return Independent(Normal(mu, torch.exp(0.5 * log_var), validate_args=False), 1)
 
 
-class CVAE(ConditionalVAEBase, ConditionalSampler):
+class CVAE(ConditionalVAEBase, ConditionalSampler, TemperedSampler):
     """The class-conditional VAE (Sohn et al. 2015): q(z | x, y), p(x | z, y) with the label y
     one-hot, the prior N(0, I) or (``prior_net``) p(z | y). ``sample(n, labels=y)`` draws
     p(x | y)'s likelihood mean at prior codes."""
@@ -313,13 +321,14 @@ class CVAE(ConditionalVAEBase, ConditionalSampler):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None,
-               labels: Tensor | None = None) -> Tensor:
+               labels: Tensor | None = None, temperature: float = 1.0) -> Tensor:
         """(n, C, H, W): the likelihood's mean at codes z ~ p(z | y) of the labels y (drawn at
-        the training shares when None)."""
+        the training shares when None), drawn at ``temperature`` (1: the prior itself)."""
+        temperature = check_temperature(temperature)
         if labels is None:
             labels = self.labels.draw(n, generator)
         labels = check_labels(labels, n, self.num_classes)
-        return self.decode(draw(self.prior(labels), n, generator), labels).mean
+        return self.decode(draw(self.prior(labels), n, generator, temperature), labels).mean
 
     def figures(self, folder: Path, step: int, batch: Batch) -> list[Path]:
         from genmodels.plots import save_image_grid

@@ -126,12 +126,14 @@ class DiagonalGaussianMixture(Distribution):
             return self.rsample(sample_shape, generator)
 
     def rsample(self, sample_shape: tuple[int, ...] = (),
-                generator: torch.Generator | None = None) -> Tensor:
+                generator: torch.Generator | None = None, temperature: float = 1.0) -> Tensor:
+        """Draws (*sample_shape, D); ``temperature`` τ scales each component's standard
+        deviation (loc_k + τ scale_k ε)."""
         shape = torch.Size(sample_shape)
         k = torch.randint(len(self.loc), shape, generator=generator, device=self.loc.device)
         eps = torch.randn((*shape, self.loc.shape[-1]), generator=generator,
                           device=self.loc.device, dtype=self.loc.dtype)
-        return self.loc[k] + self.scale[k] * eps
+        return self.loc[k] + temperature * self.scale[k] * eps
 
 
 def to_device(distribution: Distribution, device: torch.device | str) -> Distribution:
@@ -144,15 +146,19 @@ def to_device(distribution: Distribution, device: torch.device | str) -> Distrib
     return Independent(Normal(base.loc.detach().to(device), base.scale.detach().to(device)), 1)
 
 
-def draw(distribution: Distribution, n: int, generator: torch.Generator | None = None) -> Tensor:
+def draw(distribution: Distribution, n: int, generator: torch.Generator | None = None,
+         temperature: float = 1.0) -> Tensor:
     """n draws (n, D) from a latent law, with ``generator``: a diagonal Gaussian
-    (``Independent(Normal)``, the standard prior) or a :class:`DiagonalGaussianMixture`."""
+    (``Independent(Normal)``, the standard prior) or a :class:`DiagonalGaussianMixture`.
+    ``temperature`` τ scales the standard deviations (μ + τ σ ε; reduced-temperature sampling,
+    Kingma & Dhariwal 2018); τ = 1 draws the law itself."""
     if isinstance(distribution, DiagonalGaussianMixture):
-        return distribution.sample((n,), generator)
+        with torch.no_grad():
+            return distribution.rsample((n,), generator, temperature)
     if isinstance(distribution, Independent) and isinstance(distribution.base_dist, Normal):
         loc, scale = distribution.base_dist.loc, distribution.base_dist.scale
         eps = torch.randn((n, *loc.shape[-1:]), generator=generator, device=loc.device,
                           dtype=loc.dtype)
-        return loc + scale * eps
+        return loc + temperature * scale * eps
     raise TypeError(f"cannot draw from a {type(distribution).__name__} with a generator; "
                     "use a diagonal Gaussian or a DiagonalGaussianMixture")

@@ -31,6 +31,8 @@ from genmodels.models.base import (
     LikelihoodModel,
     Losses,
     Model,
+    TemperedSampler,
+    check_temperature,
     register,
 )
 from genmodels.models.distributions import (
@@ -91,7 +93,7 @@ class VAEConfig:
 
 
 @register
-class VAE(Model, LatentVariableModel, LikelihoodModel):
+class VAE(Model, LatentVariableModel, TemperedSampler, LikelihoodModel):
     """Gaussian-encoder VAE; with ``beta != 1`` a β-VAE. ``loss`` is the β-weighted objective,
     ``nelbo`` the true negative ELBO (they agree at β = 1)."""
 
@@ -167,9 +169,12 @@ class VAE(Model, LatentVariableModel, LikelihoodModel):
         return gaussian_images(mean, self.log_sigma.exp())
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """(n, C, H, W) images: the likelihood's mean at codes drawn from the prior."""
-        return self.decode(draw(self.prior(), n, generator)).mean
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               temperature: float = 1.0) -> Tensor:
+        """(n, C, H, W) images: the likelihood's mean at codes drawn from the prior at
+        ``temperature`` (1: the prior itself)."""
+        z = draw(self.prior(), n, generator, check_temperature(temperature))
+        return self.decode(z).mean
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:

@@ -40,7 +40,9 @@ from genmodels.models.base import (
     LikelihoodModel,
     Model,
     Sampler,
+    TemperedSampler,
     check_labels,
+    check_temperature,
 )
 from genmodels.pipelines.sample_metrics import (
     METRICS,
@@ -100,15 +102,15 @@ def held_out_numbers(model: Model, n: int = 0, k: int = 5000, batch_size: int = 
 
 
 def mixture_numbers(model: Model, n: int = MIXTURE_SAMPLES, seed: int = 0,
-                    steps: int | None = None) -> dict:
+                    steps: int | None = None, temperature: float | None = None) -> dict:
     """Modes captured, high-quality share and reverse KL of ``n`` samples of a model trained
     on a 2-D mixture (``genmodels.metrics.mixture_modes``, 3σ); ``steps``: sampler steps of
-    an :class:`IterativeSampler`."""
+    an :class:`IterativeSampler`, ``temperature``: that of a :class:`TemperedSampler`."""
     name = model.run_config.data.name
     mixture = TOY_DATASETS[name]()
     with torch.no_grad():
         points = model.sample(n, torch.Generator().manual_seed(seed),
-                              **_sampler_options(model, steps)).cpu()
+                              **_sampler_options(model, steps, temperature)).cpu()
     result = mixture_modes(points, mixture.means, mixture.std)
     return {"dataset": name, "samples": n, "modes_captured": result.modes_captured,
             "num_modes": len(result.counts), "high_quality": result.high_quality_fraction,
@@ -118,13 +120,15 @@ def mixture_numbers(model: Model, n: int = MIXTURE_SAMPLES, seed: int = 0,
 @dataclass(frozen=True)
 class RunSettings:
     """Parameters of the metrics of a model: ``held_out_examples`` (0: all), ``k`` importance
-    samples, ``seed``, ``data_root``, sampler ``steps`` (None: the model's default)."""
+    samples, ``seed``, ``data_root``, sampler ``steps`` and ``temperature`` (None: the model's
+    default)."""
 
     held_out_examples: int = 0
     k: int = 5000
     seed: int = 0
     data_root: str | None = None
     steps: int | None = None
+    temperature: float | None = None
 
 
 def _held_out_rows(entry: dict, report: dict) -> list[tuple[str, str]]:
@@ -143,8 +147,8 @@ RUN_METRICS: dict[str, Metric] = {metric.name: metric for metric in (
     Metric("held_out", "model",
            lambda model, o: held_out_numbers(model, o.held_out_examples, o.k,
                                              data_root=o.data_root), _held_out_rows),
-    Metric("mixture", "points", lambda model, o: mixture_numbers(model, seed=o.seed,
-                                                                 steps=o.steps),
+    Metric("mixture", "points", lambda model, o: mixture_numbers(
+        model, seed=o.seed, steps=o.steps, temperature=o.temperature),
            _mixture_rows),
 )}
 ALL_METRICS: dict[str, Metric] = {**RUN_METRICS, **METRICS}  # the order of the summary
@@ -153,33 +157,45 @@ ALL_METRICS: dict[str, Metric] = {**RUN_METRICS, **METRICS}  # the order of the 
 # --- samples of a model ---------------------------------------------------------------------
 def samples_from_checkpoint(path: str | Path, n: int, seed: int = 0, batch_size: int = 1000,
                             device: str | torch.device = "cpu", steps: int | None = None,
-                            labels: Tensor | None = None) -> Tensor:
+                            labels: Tensor | None = None,
+                            temperature: float | None = None) -> Tensor:
     """``n`` images (n, C, H, W) in [0, 1] drawn from a trained generative model.
 
     ``path``: a checkpoint or run directory (``genmodels.load``) of a model with
     ``sample(n, generator)`` (VAE: the likelihood's mean at prior codes). Seeded with a
     ``torch.Generator``; values are clamped to [0, 1] (a Gaussian likelihood's mean may
     overshoot). ``steps``: sampler steps of a diffusion or flow model, ``labels`` (n,) the
-    classes of a conditional model's samples (``draw_samples``). Raises InputError for a
-    model that cannot sample (or take the labels).
+    classes of a conditional model's samples, ``temperature`` that of a VAE's prior codes
+    (``draw_samples``). Raises InputError for a model that cannot sample (or take them).
     """
     from genmodels import load
 
     model = load(path, device)
     if not isinstance(model, Sampler):
         raise InputError(f"{path} holds a {model.description}, which cannot sample")
-    return draw_samples(model, n, seed, batch_size, steps, labels).clamp(0, 1)
+    return draw_samples(model, n, seed, batch_size, steps, labels, temperature).clamp(0, 1)
 
 
-def _sampler_options(model: Model, steps: int | None) -> dict:
-    """``{"steps": steps}`` for an :class:`IterativeSampler`, ``{}`` without steps; an
-    InputError for steps given to a model that samples in one pass."""
-    if steps is None:
-        return {}
-    if not isinstance(model, IterativeSampler):
-        raise InputError(f"--steps {steps}: a {model.kind} samples in one pass; sampler steps "
-                         "apply to diffusion and flow-matching models")
-    return {"steps": steps}
+def _sampler_options(model: Model, steps: int | None,
+                     temperature: float | None = None) -> dict:
+    """The options of ``model.sample``: ``steps`` for an :class:`IterativeSampler`,
+    ``temperature`` for a :class:`TemperedSampler`, each left out when None; an InputError
+    for an option the model does not take or a temperature that is not > 0."""
+    options: dict = {}
+    if steps is not None:
+        if not isinstance(model, IterativeSampler):
+            raise InputError(f"--steps {steps}: a {model.kind} samples in one pass; sampler "
+                             "steps apply to diffusion and flow-matching models")
+        options["steps"] = steps
+    if temperature is not None:
+        if not isinstance(model, TemperedSampler):
+            raise InputError(f"--temperature {temperature}: a {model.description} does not "
+                             "draw Gaussian prior codes; the temperature applies to VAEs")
+        try:
+            options["temperature"] = check_temperature(temperature)
+        except ValueError as err:
+            raise InputError(f"--temperature: {err}") from None
+    return options
 
 
 def checked_labels(model: Model, labels: Tensor, n: int) -> Tensor:
@@ -195,14 +211,16 @@ def checked_labels(model: Model, labels: Tensor, n: int) -> Tensor:
 
 
 def draw_samples(model: Model, n: int, seed: int = 0, batch_size: int = 1000,
-                 steps: int | None = None, labels: Tensor | None = None) -> Tensor:
+                 steps: int | None = None, labels: Tensor | None = None,
+                 temperature: float | None = None) -> Tensor:
     """``n`` raw samples of ``model`` on the CPU (images as ``model.sample`` returns them,
     unclamped; points (n, 2) for a 2-D mixture), drawn in batches from one ``torch.Generator``
     seeded with ``seed`` on the model's device, with a progress bar. ``steps``: the sampler
     steps of an :class:`IterativeSampler` (None: its default); an InputError for any other
     model. ``labels`` (n,): the class of each sample of a :class:`ConditionalSampler` (None:
-    drawn at the training shares); an InputError for any other model or a label out of range."""
-    options = _sampler_options(model, steps)
+    drawn at the training shares); an InputError for any other model or a label out of range.
+    ``temperature``: that of a :class:`TemperedSampler`'s prior codes (None: 1)."""
+    options = _sampler_options(model, steps, temperature)
     device = next(model.parameters()).device
     if labels is not None:
         labels = checked_labels(model, labels, n).to(device)
@@ -237,7 +255,8 @@ def run_reference(config: Config, root: str | None = None) -> Reference:
 def evaluate_source(source: str | Path, reference: str | None = None,
                     metrics: Sequence[str] | None = None, n: int = 10_000, k: int = 5000,
                     seed: int = 0, data_root: str | None = None, held_out_examples: int = 0,
-                    features: str | None = None, steps: int | None = None) -> dict:
+                    features: str | None = None, steps: int | None = None,
+                    temperature: float | None = None) -> dict:
     """The report of ``genmodels evaluate`` (see the module docstring), a JSON-able dict.
 
     ``metrics``: names of :data:`ALL_METRICS`; ``None`` picks all that apply to the source.
@@ -246,7 +265,8 @@ def evaluate_source(source: str | Path, reference: str | None = None,
     ``features``: a name of ``genmodels.metrics.feature_names``; ``None`` follows the
     reference (``default_features``: a shipped CNN for MNIST, Fashion and Stacked MNIST, else
     pixels, with a note). ``held_out_examples``: the held-out numbers use the first that many
-    examples (0: all). ``notes`` and ``warnings`` list what was left out or is unreliable.
+    examples (0: all). ``steps`` and ``temperature``: the sampler's (:func:`draw_samples`).
+    ``notes`` and ``warnings`` list what was left out or is unreliable.
     """
     chosen = None if metrics is None else choose_metrics(metrics, ALL_METRICS)
     if reference is not None:  # before any long computation
@@ -272,6 +292,7 @@ def evaluate_source(source: str | Path, reference: str | None = None,
                                and isinstance(model, Sampler))}
     chosen = chosen or [metric for metric in ALL_METRICS.values() if applies[metric.needs]]
     _check_applies(chosen, applies, source, model)
+    _sampler_options(model, steps, temperature)  # before any long computation
     image_metrics = [metric for metric in chosen if metric.name in METRICS]
     if image_metrics:  # the data and features are checked before any long computation
         ref = reference_set(reference, data_root) if reference else \
@@ -280,12 +301,13 @@ def evaluate_source(source: str | Path, reference: str | None = None,
                      features or default_features(ref.dataset)[0], ref.dataset)
     report: dict = {"source": str(source), "kind": model.kind, "dataset": dataset}
     torch.manual_seed(seed)
-    settings = RunSettings(held_out_examples, k, seed, data_root, steps)
+    settings = RunSettings(held_out_examples, k, seed, data_root, steps, temperature)
     for metric in chosen:
         if metric.name in RUN_METRICS:
             report[metric.name] = metric.compute(model, settings)
     if image_metrics:
-        samples = as_8bit(samples_from_checkpoint(source, n, seed, steps=steps))
+        samples = as_8bit(samples_from_checkpoint(source, n, seed, steps=steps,
+                                                  temperature=temperature))
         report.update(_image_report(samples, ref, image_metrics, features, n, seed))
     return {"warnings": [], "notes": [], **report}
 
