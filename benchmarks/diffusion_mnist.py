@@ -170,7 +170,8 @@ def ship(runs: Path, checkpoints: Path, figures: Path, results: dict, ema: bool)
         folder = export_model(Path(os.path.relpath(runs / run / "final.pt")),
                               Path(os.path.relpath(checkpoints / run)), numbers, ema=ema)
         generator = torch.Generator().manual_seed(0)
-        save_image_grid(load(folder).sample(64, generator), figures / f"{run}.png")
+        save_image_grid(load(folder).sample(64, generator), figures / f"{run}.png",
+                        title=f"{kind}: 64 samples of the shipped {run} (seed 0)")
         size = sum(f.stat().st_size for f in folder.iterdir()) / 2**20
         print(f"shipped {relative(folder)} ({size:.2f} MB)")
 

@@ -79,7 +79,8 @@ def main() -> None:
     if "vae" not in runs or runs["vae"]["checkpoint"] != relative(args.vae):
         if args.vae.exists():
             samples = samples_from_checkpoint(args.vae, args.n, seed=0)
-            save_image_grid(samples[:64], args.figures / "mnist_vae.png")
+            save_image_grid(samples[:64], args.figures / "mnist_vae.png",
+                            title=f"64 samples of the VAE {relative(args.vae)} (seed 0)")
             runs = add_run(args.results, "vae", {
                 "data": "mnist", "row": "vae", "checkpoint": relative(args.vae),
                 **numbers(samples, test, args.n)})
@@ -97,7 +98,9 @@ def main() -> None:
                   "epochs": round(trainer.step / len(trainer.batches), 2),
                   **numbers(samples, test, args.n), **timing}
         if ship(args.results, record, out / "final.pt", args.checkpoints, (-record["fid"],)):
-            save_image_grid(samples[:64], args.figures / "mnist_best.png")
+            save_image_grid(samples[:64], args.figures / "mnist_best.png",
+                            title=f"64 samples of the shipped MNIST GAN ({row}, seed {seed}, "
+                                  f"FID {record['fid']:.2f})")
         print(key, {k: v for k, v in record.items() if k != "history"}, flush=True)
         add_run(args.results, key, record)
     runs = recorded_runs(args.results)  # with the runs other processes recorded meanwhile

@@ -61,7 +61,9 @@ def main() -> None:
                 trainer.data.eval.set_epoch(0)
                 metrics = model.evaluate(iter(trainer.data.eval))
             grid = save_image_grid(model.sample(64, torch.Generator().manual_seed(0)),
-                                   ROOT / "samples" / "vae" / f"{stem}_{dataset}.png")
+                                   ROOT / "samples" / "vae" / f"{stem}_{dataset}.png",
+                                   title=f"{model.kind} (configs/{stem}.toml) on {dataset}: 64 "
+                                         "samples, the likelihood's mean at prior draws")
             key = f"{stem}/{dataset}"
             results[key] = {
                 "kind": config.kind, "dataset": dataset, "view": config.data.view,

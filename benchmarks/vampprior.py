@@ -92,7 +92,9 @@ def main() -> None:
         numbers = test_numbers(model, data.eval, args.k, args.test_images,
                                f"{name} NLL (k={args.k})")
         save_image_grid(model.sample(64, torch.Generator().manual_seed(0)),
-                        ROOT / "samples" / "vae" / f"{CONFIGS[name]}.png")
+                        ROOT / "samples" / "vae" / f"{CONFIGS[name]}.png",
+                        title=f"{name} (configs/{CONFIGS[name]}.toml): 64 samples, the "
+                              "likelihood's mean at prior draws")
         results = json.loads(results_path.read_text()) if results_path.exists() else {}
         results[name] = {"config": f"configs/{CONFIGS[name]}.toml", "epochs": args.epochs,
                          "k": args.k, "train_minutes": round(minutes, 1),
