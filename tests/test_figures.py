@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
+from conftest import ROOT, tiny_config
 from matplotlib.figure import Figure
 from PIL import Image
 
@@ -282,3 +282,27 @@ def test_tile_images_lays_out_as_torchvision_make_grid(n, nrow, channels, paddin
     torch.testing.assert_close(tile_images(images, nrow, padding, 0.5),
                                make_grid(images, nrow=nrow, padding=padding, pad_value=0.5),
                                rtol=0, atol=0)
+
+
+def _is_raw_grid(path: Path, tile: int = 28, pad: int = 2) -> bool:
+    """A bare tiling of tile×tile images ``pad`` apart (as ``save_image_grid`` writes without a
+    title), whose size is exactly k·(tile + pad) + pad on both sides; a titled figure is not."""
+    width, height = Image.open(path).size
+    return (width - pad) % (tile + pad) == 0 and (height - pad) % (tile + pad) == 0
+
+
+def test_the_is_raw_grid_check(tmp_path):
+    images = torch.rand(12, 1, 28, 28)
+    assert _is_raw_grid(save_image_grid(images, tmp_path / "raw.png", nrow=4))
+    assert not _is_raw_grid(save_image_grid(images, tmp_path / "titled.png", nrow=4,
+                                            title="12 samples"))
+
+
+def test_every_published_figure_is_titled():
+    """The figures under samples/ that the docs show are figures, not bare sample grids (the
+    benchmarks that draw them title them; benchmarks/shipped_figures.sh and
+    benchmarks/latent_figures.sh redraw those of the shipped models)."""
+    figures = sorted(p for p in (ROOT / "samples").rglob("*.png") if "checkpoints" not in p.parts)
+    assert len(figures) > 50
+    raw = [str(p.relative_to(ROOT)) for p in figures if _is_raw_grid(p)]
+    assert not raw, f"untitled sample grids: {raw}"
