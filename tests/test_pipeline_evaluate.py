@@ -415,8 +415,12 @@ def test_draw_samples_draws_in_the_models_batches(monkeypatch):
     for model, expected in ((build("dcgan", (1, 8, 8)), 128), (build("mlp", (2,)), 1000)):
         assert model.sample_batch_size == expected
         sizes: list[int] = []
-        sample = model.sample
-        monkeypatch.setattr(model, "sample", lambda n, **kw: sizes.append(n) or sample(n, **kw))
+
+        def recorded(n, *, sizes=sizes, sample=model.sample, **options):
+            sizes.append(n)
+            return sample(n, **options)
+
+        monkeypatch.setattr(model, "sample", recorded)
         assert len(draw_samples(model, expected + 5)) == expected + 5
         assert sizes == [expected, 5]
         sizes.clear()
