@@ -46,9 +46,10 @@ TARGET = 0.98  # high-quality share on every seed, with every mode
 
 @contextmanager
 def locked_results(path: Path):
-    """The results dict, written back on exit, with an exclusive lock on ``path``.lock."""
+    """The results dict, written back on exit, under an exclusive lock on a hidden file
+    beside ``path`` (git ignores it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as lock:
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         results = json.loads(path.read_text()) if path.exists() else {}
         yield results
