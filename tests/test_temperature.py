@@ -133,3 +133,13 @@ def test_temperature_errors_are_one_line(vae_and_gan, tmp_path, capsys, command,
     assert err.count("\n") == 1 and err.startswith(f"genmodels {command}: error: "), err
     assert message in err
     assert not out.exists()
+
+
+def test_sample_files_refuse_sampler_options(tmp_path, capsys):
+    samples = tmp_path / "samples.npy"
+    np.save(samples, np.zeros((4, 1, 28, 28), dtype=np.float32))
+    for flags in (["--temperature", "0.5"], ["--steps", "3"]):
+        capsys.readouterr()
+        assert main(["evaluate", str(samples), *flags, "--out", str(tmp_path / "e.json")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"holds samples, not a model: {flags[0]}" in err, err

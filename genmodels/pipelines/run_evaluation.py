@@ -282,6 +282,11 @@ def evaluate_source(source: str | Path, reference: str | None = None,
         if model_metrics:
             raise InputError(f"{source} holds samples, not a model: the metrics "
                              f"{', '.join(model_metrics)} need a checkpoint")
+        given = [flag for flag, value in (("--steps", steps), ("--temperature", temperature))
+                 if value is not None]
+        if given:
+            raise InputError(f"{source} holds samples, not a model: {' and '.join(given)} "
+                             "apply to a checkpoint's sampler; drop them")
         samples = load_samples(source)
         ref = reference_set(reference or "mnist-test", data_root)
         return {"source": str(source), **_image_report(samples, ref, chosen, features, n, seed)}
