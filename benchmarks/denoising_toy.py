@@ -12,7 +12,8 @@ train from scratch through the Trainer on the CPU, then draw 2,500 samples from 
 and count (``genmodels.metrics.mixture_modes``): modes captured, share of high-quality samples
 (within 3σ of a mode) and reverse KL (nats). Target (issue 25): every mode and ≥ 98 % high
 quality on every seed. Runs already in the results file are skipped, and the file is updated
-under a lock, so that two processes (one per kind, each on its own core) can share it. Writes
+under a lock, with a claim on each run in progress, so that two processes (each on its own
+core) can share the work. Writes
 docs/results/denoising_toy.json, the table of docs/diffusion.md (``denoising-toy`` markers) and
 the scatter plots of the first seed, samples/diffusion/<data>_<kind>.png. Smoke test:
 ``--seeds 1 train.max_steps=50 --results /tmp/toy.json``.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import json
+import os
 import statistics
 import time
 from contextlib import contextmanager
@@ -56,6 +58,17 @@ def locked_results(path: Path):
         path.write_text(json.dumps(results, indent=2) + "\n")
 
 
+def alive(pid: int | None) -> bool:
+    """Whether the process ``pid`` (a claim on a run) still runs."""
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("overrides", nargs="*", metavar="section.key=value")
@@ -73,8 +86,10 @@ def main() -> None:
             for seed in range(args.seeds):
                 key = f"{kind}/{data}/seed{seed}"
                 with locked_results(args.results) as results:
-                    if key in results.setdefault("runs", {}):
+                    claims = results.setdefault("claims", {})
+                    if key in results.setdefault("runs", {}) or alive(claims.get(key)):
                         continue
+                    claims[key] = os.getpid()  # another process started now skips this run
                 config = load_config(ROOT / CONFIGS[kind], [
                     f"data.name={data!r}", f"train.seed={seed}", "train.progress=false",
                     *args.overrides])
@@ -101,6 +116,7 @@ def main() -> None:
                 print(key, json.dumps(record), flush=True)
                 with locked_results(args.results) as results:
                     results.setdefault("runs", {})[key] = record
+                    results["claims"].pop(key, None)
     with locked_results(args.results) as results:
         table = markdown(results.get("runs", {}))
     print("\n" + table)
