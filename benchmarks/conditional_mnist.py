@@ -47,7 +47,7 @@ from genmodels.data import load_images
 from genmodels.metrics import embed_images, frechet_distance, prdc
 from genmodels.models import TemperedSampler
 from genmodels.models.conditional import per_class_labels
-from genmodels.pipelines.run_evaluation import samples_from_checkpoint
+from genmodels.pipelines.run_evaluation import draw_samples
 from genmodels.pipelines.sample_metrics import as_8bit
 from genmodels.plots import save_image_grid
 
@@ -125,17 +125,17 @@ def main() -> None:
             training = {"config": MODELS[name], "overrides": args.overrides,
                         "steps": trainer.step,
                         "epochs": round(trainer.step / len(trainer.batches), 2), **timing}
-        samples = samples_from_checkpoint(out / "final.pt", len(labels), seed=0, labels=labels)
+        model = load(out / "final.pt")  # EMA weights when the run keeps them
+        samples = draw_samples(model, len(labels), seed=0, labels=labels).clamp(0, 1)
         save_grid(samples, labels, figures / f"{name}_mnist.png",
                   f"{LABELS[name]}: {GRID_PER_CLASS} samples of each class")
         runs[name] = {**training, "per_class_samples": args.per_class,
                       **per_class_numbers(as_8bit(samples), labels, test.labels,
                                           test_features)}
         print(name, json.dumps(runs[name]["overall"]), flush=True)
-        tempered = isinstance(load(out / "final.pt"), TemperedSampler)
-        for temperature in args.temperatures if tempered else []:
-            cooled = samples_from_checkpoint(out / "final.pt", len(labels), seed=0,
-                                             labels=labels, temperature=temperature)
+        for temperature in args.temperatures if isinstance(model, TemperedSampler) else []:
+            cooled = draw_samples(model, len(labels), seed=0, labels=labels,
+                                  temperature=temperature).clamp(0, 1)
             save_grid(cooled, labels, figures / f"{name}_mnist_t{temperature:g}.png",
                       f"{LABELS[name]}, prior temperature {temperature:g}: {GRID_PER_CLASS} "
                       "samples of each class")

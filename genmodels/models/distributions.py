@@ -120,10 +120,11 @@ class DiagonalGaussianMixture(Distribution):
         return log_k.to(z.dtype).view(z.shape[:-1])
 
     def sample(self, sample_shape: tuple[int, ...] = (),
-               generator: torch.Generator | None = None) -> Tensor:
-        """Draws (*sample_shape, D): a component uniformly, then its Gaussian."""
+               generator: torch.Generator | None = None, temperature: float = 1.0) -> Tensor:
+        """Draws (*sample_shape, D): a component uniformly, then its Gaussian (its standard
+        deviation times ``temperature``)."""
         with torch.no_grad():
-            return self.rsample(sample_shape, generator)
+            return self.rsample(sample_shape, generator, temperature)
 
     def rsample(self, sample_shape: tuple[int, ...] = (),
                 generator: torch.Generator | None = None, temperature: float = 1.0) -> Tensor:
@@ -153,8 +154,7 @@ def draw(distribution: Distribution, n: int, generator: torch.Generator | None =
     ``temperature`` τ scales the standard deviations (μ + τ σ ε; reduced-temperature sampling,
     Kingma & Dhariwal 2018); τ = 1 draws the law itself."""
     if isinstance(distribution, DiagonalGaussianMixture):
-        with torch.no_grad():
-            return distribution.rsample((n,), generator, temperature)
+        return distribution.sample((n,), generator, temperature)
     if isinstance(distribution, Independent) and isinstance(distribution.base_dist, Normal):
         loc, scale = distribution.base_dist.loc, distribution.base_dist.scale
         eps = torch.randn((n, *loc.shape[-1:]), generator=generator, device=loc.device,

@@ -106,13 +106,18 @@ def mixture_numbers(model: Model, n: int = MIXTURE_SAMPLES, seed: int = 0,
     """Modes captured, high-quality share and reverse KL of ``n`` samples of a model trained
     on a 2-D mixture (``genmodels.metrics.mixture_modes``, 3σ); ``steps``: sampler steps of
     an :class:`IterativeSampler`, ``temperature``: that of a :class:`TemperedSampler`."""
-    name = model.run_config.data.name
-    mixture = TOY_DATASETS[name]()
     with torch.no_grad():
         points = model.sample(n, torch.Generator().manual_seed(seed),
                               **_sampler_options(model, steps, temperature)).cpu()
+    return mixture_counts(points, model.run_config.data.name)
+
+
+def mixture_counts(points: Tensor, name: str) -> dict:
+    """Modes captured, high-quality share and reverse KL of ``points`` (n, 2) against the 2-D
+    mixture ``name`` of ``TOY_DATASETS`` (``genmodels.metrics.mixture_modes``, 3σ)."""
+    mixture = TOY_DATASETS[name]()
     result = mixture_modes(points, mixture.means, mixture.std)
-    return {"dataset": name, "samples": n, "modes_captured": result.modes_captured,
+    return {"dataset": name, "samples": len(points), "modes_captured": result.modes_captured,
             "num_modes": len(result.counts), "high_quality": result.high_quality_fraction,
             "reverse_kl": result.reverse_kl, "counts": list(result.counts)}
 
