@@ -192,6 +192,7 @@ def _accuracy(args: argparse.Namespace) -> int:
     from genmodels import classifier, load
     from genmodels.data import load_images, to_unit
     from genmodels.models import Classifier
+    from genmodels.nets.classifier import INFERENCE_BATCH
     from genmodels.progress import progress
 
     start = time.perf_counter()
@@ -203,11 +204,11 @@ def _accuracy(args: argparse.Namespace) -> int:
     if model.input_shape != tuple(test.images.shape[1:]):
         raise InputError(f"{args.checkpoint} classifies images of shape {model.input_shape}; "
                          f"the {args.dataset} test images are {tuple(test.images.shape[1:])}")
-    correct = 0
-    with torch.no_grad(), progress(total=len(test), desc="accuracy", unit="img") as bar:
-        for i in range(0, len(test), 2000):
-            x = to_unit(test.images[i:i + 2000])
-            correct += int((model(x).argmax(1) == test.labels[i:i + 2000]).sum())
+    net, correct = model.inference_copy(), 0
+    with torch.inference_mode(), progress(total=len(test), desc="accuracy", unit="img") as bar:
+        for i in range(0, len(test), INFERENCE_BATCH):
+            x = to_unit(test.images[i:i + INFERENCE_BATCH])  # (B, C, H, W)
+            correct += int((net(x).argmax(1) == test.labels[i:i + INFERENCE_BATCH]).sum())
             bar.update(len(x))
     print(f"accuracy {correct / len(test):.4f}")
     print(f"({len(test)} {args.dataset} test images, {time.perf_counter() - start:.1f} s)",

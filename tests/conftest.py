@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import tempfile
 from pathlib import Path
@@ -16,8 +18,10 @@ from genmodels.train import Callback, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_ROOT = os.environ.get("GENMODELS_DATA", str(ROOT.parent / "shared" / "data"))
-# the suite's checksum stamps go to a folder of its own, not the user's cache (subprocesses too)
+# the suite's checksum stamps go to a folder of its own, not the user's cache (subprocesses too),
+# removed when the session ends
 os.environ["GENMODELS_CACHE"] = tempfile.mkdtemp(prefix="genmodels-test-cache-")
+atexit.register(shutil.rmtree, os.environ["GENMODELS_CACHE"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -67,6 +67,7 @@ def test_shipped_classifier(data_root, dataset, on_3000, target):
     model = genmodels.classifier(dataset)
     assert model.run_config.data.name == dataset
     assert not model.training and not any(p.requires_grad for p in model.parameters())
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # the inference copy
     test = load_images(dataset, "test", data_root)
     x, y = to_unit(test.images[:3000]), test.labels[:3000]
     logits = model(x)
@@ -84,3 +85,33 @@ def test_tampered_weights_are_refused(tampered_weights, monkeypatch):
         genmodels.classifier()
     with pytest.raises(CheckpointError, match="ships one for mnist, fashion"):
         genmodels.classifier("cifar10")
+
+
+@pytest.mark.parametrize("net", ["cnn", "mlp"])
+def test_the_inference_copy_predicts_and_evaluates_as_the_eval_mode_model(net):
+    """``Classifier.inference_copy`` (issue 27: ``genmodels.classifier()``, ``genmodels
+    accuracy`` and ``evaluate`` run it): batch norm folded into the layers, dropout removed, a
+    CNN channels-last, frozen; the model in eval mode is the reference, and stays as it was."""
+    torch.manual_seed(0)
+    model = make(net=net, dropout=0.3, batch_norm=True, channels=[8, 16], feature_dim=32,
+                 hidden=[64, 32])
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):  # running statistics away from their initial 0 and 1
+            model.net(torch.rand(64, 1, 28, 28) * 2)
+    model.eval()
+    fast = model.inference_copy()
+    regularisers = (nn.BatchNorm1d, nn.BatchNorm2d, nn.Dropout)
+    assert not any(isinstance(m, regularisers) for m in fast.modules())
+    assert not fast.training and not any(p.requires_grad for p in fast.parameters())
+    assert any(isinstance(m, nn.BatchNorm1d) for m in model.modules())  # the model is untouched
+    assert all(p.requires_grad for p in model.parameters())
+    x, y = torch.rand(300, 1, 28, 28), torch.randint(10, (300,))
+    with torch.no_grad():
+        logits = model(x)
+        torch.testing.assert_close(fast(x), logits, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(fast.features(x), model.features(x), rtol=1e-4, atol=1e-5)
+    numbers = model.evaluate([(x, y)])  # in chunks of INFERENCE_BATCH through the copy
+    assert numbers["accuracy"] == int((logits.argmax(1) == y).sum()) / len(y)
+    assert numbers["loss"] == pytest.approx(float(nn.functional.cross_entropy(logits, y)),
+                                            rel=1e-5)

@@ -39,6 +39,7 @@ from genmodels.data import to_unit
 from genmodels.errors import InputError, UserError, first_sentence
 from genmodels.metrics._checks import check_positive_int
 from genmodels.nets import ConvNet, MLPNet
+from genmodels.nets.classifier import INFERENCE_BATCH
 from genmodels.portable import (
     EXPORT_CHECKSUM,
     EXPORT_WEIGHTS,
@@ -317,7 +318,7 @@ def class_index(labels: Tensor, num_classes: int) -> Tensor:
 
 
 def embed_images(images: Tensor, features: str | nn.Module | FeatureExtractor = "mnist-cnn",
-                 batch_size: int = 1000, dataset: str | None = None) -> Embedding:
+                 batch_size: int = INFERENCE_BATCH, dataset: str | None = None) -> Embedding:
     """Features (and classes, with a head) of images (N, C, H, W), uint8 or float in [0, 1].
 
     ``features``: a name, ``nn.Module`` or :class:`FeatureExtractor`
@@ -506,7 +507,8 @@ register_feature_source("torchscript", torchscript_extractor, "FILE")
 
 
 # --- the functions of the metrics -----------------------------------------------------------
-def mnist_features_and_labels(images: Tensor, batch_size: int = 1000) -> tuple[Tensor, Tensor]:
+def mnist_features_and_labels(images: Tensor, batch_size: int = INFERENCE_BATCH
+                              ) -> tuple[Tensor, Tensor]:
     """FID-MNIST features (N, 128 C) and predicted digits (N, C) of images (N, C, 28, 28):
     ``embed_images(images, "mnist-cnn")``, each channel through the shipped MNIST CNN (99.63%
     test accuracy) on its own, in one forward pass."""
@@ -514,7 +516,7 @@ def mnist_features_and_labels(images: Tensor, batch_size: int = 1000) -> tuple[T
     return embedding.features, embedding.labels
 
 
-def mnist_features(images: Tensor, batch_size: int = 1000) -> Tensor:
+def mnist_features(images: Tensor, batch_size: int = INFERENCE_BATCH) -> Tensor:
     """FID-MNIST features (N, 128 C) of images (N, C, 28, 28) (``mnist_features_and_labels``)."""
     return embed_images(images, "mnist-cnn", batch_size).features
 
@@ -525,14 +527,14 @@ def pixel_features(images: Tensor) -> Tensor:
     return to_unit(images).flatten(1)
 
 
-def module_features(images: Tensor, module: nn.Module, batch_size: int = 1000) -> Tensor:
+def module_features(images: Tensor, module: nn.Module, batch_size: int = INFERENCE_BATCH) -> Tensor:
     """``module(batch).flatten(1)`` over batches of images (N, C, H, W) in [0, 1], (N, d)
     (:func:`module_extractor`)."""
     return embed_images(images, module, batch_size).features
 
 
 def image_features(images: Tensor, features: str | nn.Module | FeatureExtractor = "mnist-cnn",
-                   batch_size: int = 1000) -> Tensor:
+                   batch_size: int = INFERENCE_BATCH) -> Tensor:
     """Features (N, d) of images (N, C, H, W) by name (:func:`feature_names`), ``nn.Module``
     or :class:`FeatureExtractor`: ``embed_images(images, features, batch_size).features``."""
     return embed_images(images, features, batch_size).features

@@ -18,6 +18,7 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 
 from genmodels.metrics._checks import check_positive_int, check_samples
 from genmodels.metrics.features import image_features
+from genmodels.nets.classifier import INFERENCE_BATCH
 
 Samples = Tensor | np.ndarray
 
@@ -135,7 +136,7 @@ def _low_rank_w2_squared(x: Tensor, y: Tensor) -> Tensor:
 
 
 def fid(x_images: Tensor, y_images: Tensor, features: str | nn.Module = "mnist",
-        batch_size: int = 1000) -> FrechetResult:
+        batch_size: int = INFERENCE_BATCH) -> FrechetResult:
     """``frechet_distance`` between the features of two image sets (N, C, H, W).
 
     ``features``: ``"mnist"`` (FID-MNIST: the shipped MNIST CNN's 128-d penultimate layer,

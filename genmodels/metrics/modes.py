@@ -23,6 +23,7 @@ from genmodels.metrics.features import (
     module_device,
     shipped_cnn,
 )
+from genmodels.nets.classifier import INFERENCE_BATCH
 
 STACKED_MNIST_MODES = 1000
 STACKED_MNIST_SAMPLES = 26_000  # as VEEGAN and PacGAN
@@ -75,7 +76,7 @@ def _predict(images: Tensor, classifier: nn.Module | None, batch_size: int) -> T
 
 
 def class_histogram(samples: Tensor, classifier: nn.Module | None = None, num_classes: int = 10,
-                    min_count: int = 1, batch_size: int = 1000) -> ModeHistogram:
+                    min_count: int = 1, batch_size: int = INFERENCE_BATCH) -> ModeHistogram:
     """Histogram of the classes predicted for images (N, 1, H, W) in [0, 1] (or uint8).
 
     ``classifier`` maps a batch to logits (batch, num_classes); by default the shipped MNIST
@@ -87,7 +88,7 @@ def class_histogram(samples: Tensor, classifier: nn.Module | None = None, num_cl
 
 def stacked_mnist_modes(samples: Tensor, classifier: nn.Module | None = None,
                         n: int | None = STACKED_MNIST_SAMPLES, min_count: int = 1,
-                        batch_size: int = 1000) -> ModeHistogram:
+                        batch_size: int = INFERENCE_BATCH) -> ModeHistogram:
     """Modes of Stacked MNIST samples (N, 3, 28, 28): 1000 = 10^3 digit triples.
 
     Each channel is classified separately (``classifier``: logits for single-channel images;

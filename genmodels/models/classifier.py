@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from torch import Tensor
 from genmodels.checks import ConfigError, check_choice, check_ranges, check_widths
 from genmodels.models.base import Batch, Losses, Model, register
 from genmodels.nets import ConvNet, MLPNet
+from genmodels.nets.classifier import INFERENCE_BATCH
 from genmodels.utils import check_images
 
 if TYPE_CHECKING:
@@ -89,6 +91,14 @@ class Classifier(Model):
         """Predicted labels (N,)."""
         return self(x).argmax(1)
 
+    def inference_copy(self) -> Classifier:
+        """A frozen eval-mode copy for prediction and features: its net's
+        ``inference_copy`` (batch norm folded, dropout removed, a CNN channels-last). Same
+        outputs up to float32 rounding; cannot be trained."""
+        frozen = copy.deepcopy(self)
+        frozen.net = self.net.inference_copy()
+        return frozen.eval().requires_grad_(False)
+
     def loss(self, batch: Batch) -> Losses:
         x, y = batch[0], batch[1]
         logits = self.net(x)
@@ -99,8 +109,9 @@ class Classifier(Model):
     def evaluate(self, batches: Iterable[Batch]) -> dict[str, float]:
         correct = total = 0
         nll = 0.0
+        net = self.net.inference_copy()
         for x, y, *_ in batches:
-            logits = self.net(x)
+            logits = torch.cat([net(chunk) for chunk in x.split(INFERENCE_BATCH)])  # (N, K)
             nll += float(F.cross_entropy(logits, y, reduction="sum"))
             correct += int((logits.argmax(1) == y).sum())
             total += len(y)

@@ -39,6 +39,7 @@ from genmodels.metrics import (
 )
 from genmodels.metrics.features import check_image_batch
 from genmodels.metrics.modes import STACKED_MNIST_SAMPLES
+from genmodels.nets.classifier import INFERENCE_BATCH
 from genmodels.portable import export_folder
 from genmodels.progress import progress
 
@@ -432,7 +433,8 @@ def _headless_note(left_out: list[Metric], extractor: FeatureExtractor,
 # --- evaluation -----------------------------------------------------------------------------
 def evaluate_samples(samples: Tensor, reference: Tensor, metrics: Sequence[str] = tuple(METRICS),
                      n: int = 10_000, seed: int = 0, k: int = 5, kid_subsets: int = 100,
-                     kid_subset_size: int = 1000, ndb_bins: int = 100, batch_size: int = 1000,
+                     kid_subset_size: int = 1000, ndb_bins: int = 100,
+                     batch_size: int = INFERENCE_BATCH,
                      features: str | torch.nn.Module | FeatureExtractor = "mnist-cnn",
                      dataset: str | None = None) -> dict:
     """The metrics of generated ``samples`` against ``reference`` images, a JSON-able dict.
