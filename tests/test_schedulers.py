@@ -343,3 +343,14 @@ def test_bad_inputs_raise_one_clear_error():
                                      noise=torch.zeros(2))
     with pytest.raises(InputError, match=r"x0 of shape \(3, 2\) and x1 of shape \(4, 2\)"):
         ot_pairing(torch.zeros(3, 2), torch.zeros(4, 2))
+
+
+def test_each_scheduler_declares_the_label_of_its_figures():
+    """``Scheduler.label`` names the sampler in figure titles and ``genmodels sample``'s line
+    (``DenoisingModel.sampler_label``), with DDIM's η when it is not 0."""
+    schedule = NoiseSchedule("cosine", 100)
+    assert DDPMScheduler(schedule).label == "ddpm"
+    assert DDIMScheduler(schedule).label == "ddim"
+    assert DDIMScheduler(schedule, eta=1.0).label == "ddim, η = 1"
+    assert DDIMScheduler(schedule, eta=0.5).label == "ddim, η = 0.5"
+    assert [FlowScheduler(solver).label for solver in ("euler", "heun")] == ["euler", "heun"]

@@ -122,9 +122,7 @@ class DenoisingModel(Model, IterativeSampler):
 
     def sampler_label(self, steps: int | None = None) -> str:
         """``heun, 25 steps``: the scheduler (or flow solver) and the steps of :meth:`sample`."""
-        scheduler = self.scheduler()
-        name = getattr(scheduler, "solver", type(scheduler).__name__.removesuffix("Scheduler"))
-        return f"{name.lower()}, {super().sampler_label(steps)}"
+        return f"{self.scheduler().label}, {super().sampler_label(steps)}"
 
     def figures(self, folder: Path, step: int, batch: Batch) -> list[Path]:
         from genmodels.plots import save_image_grid, scatter_points

@@ -65,6 +65,12 @@ class Scheduler(ABC):
         """Network evaluations of a whole loop over ``timesteps``."""
         return len(self.timesteps)
 
+    @property
+    def label(self) -> str:
+        """What figures and logs call this sampler: ``ddpm``, ``ddim`` (``ddim, η = 1``),
+        ``euler``, ``heun``."""
+        return type(self).__name__.removesuffix("Scheduler").lower()
+
 
 class DiscreteScheduler(Scheduler):
     """A sampler over the integer timesteps of a :class:`NoiseSchedule` (DDPM, DDIM).

@@ -30,6 +30,10 @@ class DDIMScheduler(DiscreteScheduler):
         super().__init__(schedule, prediction)
         self.eta = eta
 
+    @property
+    def label(self) -> str:
+        return f"ddim, η = {self.eta:g}" if self.eta else "ddim"
+
     def step(self, model_output: Tensor, timestep: int | Tensor, sample: Tensor,
              generator: torch.Generator | None = None, noise: Tensor | None = None) -> Tensor:
         """x_prev from the network's ``model_output`` at x_t = ``sample`` (both (N, …));

@@ -62,6 +62,10 @@ class FlowScheduler(Scheduler):
         self._index = 0
         self._start = None
 
+    @property
+    def label(self) -> str:
+        return self.solver
+
     def net_time(self, timestep: float | Tensor) -> Tensor:
         return torch.as_tensor(timestep, dtype=torch.float32)
 
