@@ -24,6 +24,18 @@ os.environ["GENMODELS_CACHE"] = tempfile.mkdtemp(prefix="genmodels-test-cache-")
 atexit.register(shutil.rmtree, os.environ["GENMODELS_CACHE"], ignore_errors=True)
 
 
+# Resumes a killed run, then trains its config afresh into another folder, in one process
+# (each start of torch costs seconds): argv KILLED CONFIG STRAIGHT DATA_ROOT. The fresh run
+# comes second, so that any state the first one left in the process would show as a difference.
+RESUME_THEN_STRAIGHT = '''
+import sys
+from genmodels.cli import main
+killed, config, straight, data_root = sys.argv[1:]
+assert main(["train", "--resume", killed, "--data-root", data_root]) == 0
+assert main(["train", config, "--out", straight, "--data-root", data_root]) == 0
+'''
+
+
 @pytest.fixture(scope="session")
 def data_root() -> str:
     if not (Path(DATA_ROOT) / "MNIST" / "raw").is_dir():

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import torch
-from conftest import ROOT, assert_identical, tiny_config, weights
+from conftest import RESUME_THEN_STRAIGHT, ROOT, assert_identical, tiny_config, weights
 
 from genmodels.config import dump_toml
 from genmodels.train import load_checkpoint
@@ -127,9 +127,10 @@ def test_ddp_resume_after_sigkill_is_bit_identical(tmp_path, data_root):
     assert len(state["ranks"]) == 2  # every rank's RNG state is saved
     assert not torch.equal(state["ranks"][0]["rng"]["torch"], state["ranks"][1]["rng"]["torch"])
 
-    torchrun("-m", "genmodels.cli", "train", "--resume", str(tmp_path / "killed"),
-             "--data-root", data_root)
-    torchrun(*args, "--out", str(tmp_path / "straight"))
+    script = tmp_path / "resume_then_straight.py"
+    script.write_text(RESUME_THEN_STRAIGHT)
+    torchrun(str(script), str(tmp_path / "killed"), str(tmp_path / "run.toml"),
+             str(tmp_path / "straight"), data_root)
     for key in ("model", "ema"):
         assert_identical(weights(Path(tmp_path / "straight" / "final.pt"), key),
                          weights(Path(tmp_path / "killed" / "final.pt"), key))
@@ -190,11 +191,12 @@ import torch
 from genmodels.config import load_config
 from genmodels.train import Trainer
 
-data_root, config_path = sys.argv[1:]
-out = config_path.removesuffix(".toml")
-trainer = Trainer(load_config(config_path), out, data_root=data_root)
-trainer.fit()
-torch.save(trainer.model.state_dict(), f"{out}/state_rank{trainer.rank}.pt")
+data_root, *config_paths = sys.argv[1:]
+for config_path in config_paths:  # one launch for all: each start of torch costs seconds
+    out = config_path.removesuffix(".toml")
+    trainer = Trainer(load_config(config_path), out, data_root=data_root)
+    trainer.fit()
+    torch.save(trainer.model.state_dict(), f"{out}/state_rank{trainer.rank}.pt")
 '''
 
 
@@ -203,13 +205,13 @@ def test_trainer_sync_batchnorm_keeps_the_ranks_statistics_equal(tmp_path, data_
     and stay equal on both ranks; without it each rank keeps those of its own slices."""
     script = tmp_path / "train.py"
     script.write_text(TRAIN_AND_SAVE_STATE)
+    paths = [tmp_path / f"sync{sync}.toml" for sync in (False, True)]
+    for sync, path in zip((False, True), paths, strict=True):
+        path.write_text(dump_toml(tiny_config(model={"batch_norm": True},
+                                              train={"max_steps": 3, "sync_batchnorm": sync})))
+    torchrun(str(script), data_root, *map(str, paths))
     spread = {}
     for sync in (False, True):
-        config = tiny_config(model={"batch_norm": True},
-                             train={"max_steps": 3, "sync_batchnorm": sync})
-        path = tmp_path / f"sync{sync}.toml"
-        path.write_text(dump_toml(config))
-        torchrun(str(script), data_root, str(path))
         states = [torch.load(tmp_path / f"sync{sync}" / f"state_rank{r}.pt") for r in (0, 1)]
         stats = [k for k in states[0] if k.endswith(("running_mean", "running_var"))]
         assert stats

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 from conftest import (
+    RESUME_THEN_STRAIGHT,
     ROOT,
     InterruptAt,
     assert_identical,
@@ -102,11 +103,10 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path, data_root):
     saved_step = load_checkpoint(checkpoint)["step"]
     assert 0 < saved_step < 30 * 32 and not (tmp_path / "killed" / "final.pt").exists()
 
-    resumed = subprocess.run([*command[:4], "--resume", str(tmp_path / "killed"),
-                              "--data-root", data_root], env=env, capture_output=True)
+    resumed = subprocess.run([sys.executable, "-c", RESUME_THEN_STRAIGHT, str(tmp_path / "killed"),
+                              str(tmp_path / "run.toml"), str(tmp_path / "straight"), data_root],
+                             env=env, capture_output=True)
     assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
-    subprocess.run([*command, "--out", str(tmp_path / "straight")], env=env, check=True,
-                   capture_output=True)
     for key in ("model", "ema"):
         assert_identical(weights(tmp_path / "straight" / "final.pt", key),
                          weights(tmp_path / "killed" / "final.pt", key))
