@@ -258,6 +258,7 @@ def _sample(args: argparse.Namespace) -> int:
     import torch
 
     from genmodels import load
+    from genmodels.data.build import TOY_DATASETS
     from genmodels.models import IterativeSampler, Sampler
     from genmodels.pipelines.run_evaluation import draw_samples
     from genmodels.plots import run_name, save_image_grid, scatter_points
@@ -285,8 +286,11 @@ def _sample(args: argparse.Namespace) -> int:
             else ""
         how += "" if args.temperature is None else f", temperature {args.temperature:g}"
         title = f"{n} samples of {model.kind} {run_name(args.checkpoint)} (seed {args.seed}{how})"
-        if samples.dim() == 2:  # points of a 2-D mixture
-            written = scatter_points(samples, args.out, title=title)
+        if samples.dim() == 2:  # points, over as many of the 2-D mixture's own in grey
+            mixture = TOY_DATASETS.get(model.run_config.data.name)
+            reference = None if mixture is None else \
+                mixture().sample(n, torch.Generator().manual_seed(args.seed + 1))[0]
+            written = scatter_points(samples, args.out, reference, title=title)
         else:  # with labels, each row is headed by its class
             rows = None if labels is None else [f"class {int(y)}" for y in labels[::nrow]]
             written = save_image_grid(samples, args.out, nrow=nrow, title=title, row_labels=rows)

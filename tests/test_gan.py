@@ -353,6 +353,31 @@ def test_gan_resume_is_bit_identical(tmp_path, data_root):
     assert_resume_is_bit_identical(config, tmp_path, data_root, interrupt_at=13)
 
 
+def test_the_sample_scatter_of_a_2d_model_draws_its_data_beneath(tmp_path, data_root,
+                                                                 monkeypatch):
+    """``genmodels sample`` of a model of a 2-D mixture draws as many of the mixture's own
+    points in grey under the samples (``scatter_points``' reference)."""
+    from genmodels import plots
+    from genmodels.data import GaussianMixture2D
+
+    config = tiny_config(model={"kind": "gan", "net": "mlp", "hidden": [8]}, data=RING,
+                         train={"max_steps": 2})
+    Trainer(config, tmp_path / "run", data_root=data_root).fit()
+    drawn = {}
+
+    def record(points, out_path, reference=None, title=None):
+        drawn.update(points=points, reference=reference, title=title)
+        return out_path
+
+    monkeypatch.setattr(plots, "scatter_points", record)
+    assert main(["sample", str(tmp_path / "run"), "--n", "300", "--out",
+                 str(tmp_path / "s.png")]) == 0
+    ring = GaussianMixture2D.ring()
+    assert drawn["points"].shape == drawn["reference"].shape == (300, 2)
+    assert torch.cdist(drawn["reference"], ring.means).min(1).values.max() < 6 * ring.std
+    assert drawn["title"].startswith("300 samples of gan")
+
+
 @pytest.mark.parametrize("net, model, data", [
     ("mlp", {"hidden": [8]}, RING),
     ("dcgan", {"channels": [8, 16], "latent_dim": 8}, {"view": "symmetric", "subset": 256}),
