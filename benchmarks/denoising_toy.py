@@ -40,7 +40,7 @@ from genmodels.pipelines.run_evaluation import MIXTURE_SAMPLES, mixture_counts
 from genmodels.plots import scatter_points
 
 CONFIGS = {"diffusion": "configs/diffusion_ring.toml", "flow_matching": "configs/flow_ring.toml"}
-LABELS = {"diffusion": "DDPM (ε, cosine), DDIM 100 steps",
+LABELS = {"diffusion": "DDPM (ε, cosine), DDIM 100 steps, η = 1",
           "flow_matching": "flow matching (OT pairs), Euler 100 steps"}
 OWN_RESULTS = ROOT / "docs" / "results" / "denoising_toy.json"
 TARGET = 0.98  # high-quality share on every seed, with every mode
