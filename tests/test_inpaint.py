@@ -480,6 +480,11 @@ def test_classification_metrics():
     assert true_class_share(completions, labels, brightness_classifier) == 1 / 2
     assert math.isclose(completion_class_entropy(completions, brightness_classifier),
                         math.log(2) / 2, rel_tol=1e-6)
+    # 300 completions go through the classifier in batches; each keeps its own class
+    many = torch.arange(300).remainder(11).view(50, 6)  # (n, S) classes 0..10
+    images = (many / 10).view(50, 6, 1, 1, 1).expand(50, 6, 1, 28, 28)
+    assert classifier_accuracy(images, many[:, 0], brightness_classifier) == \
+        float((many == many[:, :1]).float().mean())
 
 
 def test_masked_mse():

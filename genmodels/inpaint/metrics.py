@@ -18,6 +18,7 @@ from torch import Tensor
 from genmodels.inpaint.masks import check_mask
 from genmodels.inpaint.methods import defensive_codes, encoder_input, observed_log_likelihood
 from genmodels.models import VAE, vae
+from genmodels.nets.classifier import INFERENCE_BATCH
 
 ImageClassifier = Callable[[Tensor], Tensor]  # images (N, C, H, W) -> logits (N, classes)
 
@@ -33,9 +34,12 @@ def masked_mse(completions: Tensor, truth: Tensor, mask: Tensor) -> float:
 
 @torch.no_grad()
 def completion_classes(completions: Tensor, classifier: ImageClassifier) -> Tensor:
-    """(n, S) classes the classifier gives the completions."""
+    """(n, S) classes the classifier gives the completions, in batches of
+    ``INFERENCE_BATCH`` images (whose activations stay in cache)."""
     n, samples = completions.shape[:2]
-    return classifier(completions.flatten(0, 1)).argmax(1).view(n, samples)
+    images = completions.flatten(0, 1)  # (n S, C, H, W)
+    return torch.cat([classifier(batch).argmax(1)
+                      for batch in images.split(INFERENCE_BATCH)]).view(n, samples)
 
 
 def classifier_accuracy(completions: Tensor, labels: Tensor, classifier: ImageClassifier) -> float:
