@@ -17,6 +17,7 @@ from torch import Tensor
 
 from genmodels.inpaint.masks import check_mask
 from genmodels.inpaint.methods import defensive_codes, encoder_input, observed_log_likelihood
+from genmodels.metrics.features import apply_in_batches
 from genmodels.models import VAE, vae
 from genmodels.nets.classifier import INFERENCE_BATCH
 
@@ -38,8 +39,8 @@ def completion_classes(completions: Tensor, classifier: ImageClassifier) -> Tens
     ``INFERENCE_BATCH`` images (whose activations stay in cache)."""
     n, samples = completions.shape[:2]
     images = completions.flatten(0, 1)  # (n S, C, H, W)
-    return torch.cat([classifier(batch).argmax(1)
-                      for batch in images.split(INFERENCE_BATCH)]).view(n, samples)
+    return torch.cat(apply_in_batches(lambda batch: classifier(batch).argmax(1), images,
+                                      INFERENCE_BATCH, images.device)).view(n, samples)
 
 
 def classifier_accuracy(completions: Tensor, labels: Tensor, classifier: ImageClassifier) -> float:
